@@ -1,0 +1,70 @@
+"""Start and stop a throwaway hub for a benchmark (free loopback port, temporary data dir)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class BenchHub:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._tmp = tempfile.TemporaryDirectory(prefix="scopeflow-bench-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> BenchHub:
+        log = open(Path(self._tmp.name) / "hub.log", "wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scopeflow.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--no-browser",
+                "--token",
+                self.token,
+                "--data-dir",
+                self._tmp.name,
+                "--plugins-dir",
+                str(BENCH / "plugins"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                req = urllib.request.Request(
+                    self.url + "/api/hub", headers={"Authorization": f"token {self.token}"}
+                )
+                with urllib.request.urlopen(req, timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the hub did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(20)
+        self._tmp.cleanup()

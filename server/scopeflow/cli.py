@@ -1,0 +1,86 @@
+"""The ``scopeflow`` command: ``scopeflow serve`` starts the hub."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+
+
+def serve_argv(args: argparse.Namespace) -> list[str]:
+    """Translate our options into jupyter-server configuration."""
+    argv = [
+        f"--ServerApp.ip={args.host}",
+        f"--ServerApp.port={args.port}",
+        f"--ServerApp.open_browser={not args.no_browser}",
+        "--ServerApp.allow_root=True",
+        "--ServerApp.terminals_enabled=False",
+        "--KernelManager.autorestart=False",
+        f"--Hub.data_dir={args.data_dir}",
+        f"--Hub.allow_remote_access={args.allow_remote_access}",
+        f"--ServerApp.root_dir={args.data_dir}",
+    ]
+    token = args.token if args.token is not None else os.environ.get("SCOPEFLOW_TOKEN")
+    if token is not None:
+        argv.append(f"--IdentityProvider.token={token}")
+    argv.extend(f"--Hub.plugins_dirs={os.path.abspath(p)}" for p in args.plugins_dir)
+    if args.gateway_url:
+        argv.append(f"--GatewayClient.url={args.gateway_url}")
+    if args.hub_url:
+        argv.append(f"--Hub.hub_url={args.hub_url}")
+    if args.log_level:
+        argv.append(f"--log-level={args.log_level}")
+    return argv
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="scopeflow", description="Deep learning for microscopy in the browser."
+    )
+    root.add_argument("--version", action="version", version=f"scopeflow {__version__}")
+    commands = root.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the hub and the web app")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=9527, help="port (default 9527)")
+    serve.add_argument(
+        "--token", default=None, help="access token (default: $SCOPEFLOW_TOKEN, else generated)"
+    )
+    serve.add_argument(
+        "--data-dir",
+        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
+        help="all state: installed plugins, workflows, cache (default ~/.scopeflow)",
+    )
+    serve.add_argument(
+        "--plugins-dir", action="append", default=[], metavar="DIR", help="extra plugin files (repeatable)"
+    )
+    serve.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    serve.add_argument(
+        "--allow-remote-access",
+        action="store_true",
+        help="allow --host beyond loopback (whoever reaches it with the token can run code)",
+    )
+    serve.add_argument(
+        "--gateway-url", default=None, help="run plugin kernels on a Jupyter Kernel/Enterprise Gateway"
+    )
+    serve.add_argument(
+        "--hub-url", default=None, help="URL kernels use to reach the hub (for gateway kernels)"
+    )
+    serve.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARN", "ERROR"])
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        from .app import Hub
+
+        os.makedirs(args.data_dir, exist_ok=True)
+        Hub.launch_instance(argv=serve_argv(args))
+    else:  # pragma: no cover - argparse rejects unknown commands
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

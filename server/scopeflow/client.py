@@ -1,0 +1,91 @@
+"""Connect to a scopeflow hub from Python: plugin kernels, the CLI, tests and scripts.
+
+``await connect(url, token=...)`` returns the hub's workspace manager with the same helpers as
+imjoy-rpc's ``connect_to_server`` (``export``, ``get_plugin``, ``get_service``, ``disconnect``, ...),
+built on :class:`~scopeflow.connection.WebsocketConnection` instead of the library's own socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import shortuuid
+from imjoy_rpc.hypha.utils import dotdict
+
+from .connection import WebsocketConnection
+from .rpc import FastRPC
+
+__all__ = ["connect", "public_methods"]
+
+
+def public_methods(obj: Any) -> dict[str, Any]:
+    """The callables an object exports: public, and not remote objects held as attributes."""
+    items = obj.items() if isinstance(obj, dict) else ((n, getattr(obj, n, None)) for n in dir(obj))
+    return {
+        name: value
+        for name, value in items
+        if not name.startswith("_") and callable(value) and not hasattr(value, "__rpc_object__")
+    }
+
+
+async def connect(
+    server_url: str,
+    *,
+    token: str | None = None,
+    client_id: str | None = None,
+    name: str | None = None,
+    method_timeout: float = 600,
+    reconnect: bool = True,
+    query: dict[str, str] | None = None,
+) -> Any:
+    """Connect to the hub; return its workspace manager (a dotdict of remote methods plus helpers)."""
+    client_id = client_id or shortuuid.uuid()
+    connection = WebsocketConnection(server_url, client_id, token=token, reconnect=reconnect, query=query)
+    await connection.open()
+    rpc = FastRPC(
+        connection,
+        client_id=client_id,
+        manager_id="workspace-manager",
+        default_context={"connection_type": "websocket"},
+        name=name,
+        method_timeout=method_timeout,
+        loop=asyncio.get_running_loop(),
+    )
+
+    async def resend_services() -> None:
+        # a hub that restarted forgot this client's services: tell it again
+        rpc._manager_service = None
+        await rpc._notify_service_update()
+
+    connection.on_reconnected = resend_services
+    wm = await rpc.get_remote_service("workspace-manager:default")
+    wm = dotdict(wm)
+    wm.rpc = rpc
+    wm.config = dotdict(wm.get("config") or {})
+    wm.config["client_id"] = client_id
+
+    async def export(api: Any, config: dict[str, Any] | None = None) -> Any:
+        service = public_methods(api)
+        service.update({"id": "default", "name": name or client_id, "config": dict(config or {})})
+        return await rpc.register_service(service, overwrite=True)
+
+    async def register_service(api: dict[str, Any], overwrite: bool = True) -> Any:
+        # registered here, announced to the hub: the functions stay callable while this client lives
+        return await rpc.register_service(dict(api), overwrite=overwrite)
+
+    async def get_plugin(query: str) -> Any:
+        return await wm.get_service(query + ":default")
+
+    async def disconnect() -> None:
+        await rpc.disconnect()
+        await connection.disconnect()
+
+    wm.export = export
+    wm.register_service = register_service
+    wm.registerService = register_service
+    wm.get_plugin = get_plugin
+    wm.getPlugin = get_plugin
+    wm.disconnect = disconnect
+    wm.register_codec = rpc.register_codec
+    return wm

@@ -1,0 +1,331 @@
+"""The ``workspace-manager`` peer: the hub's own imjoy-rpc client, with the ``default`` service.
+
+It runs imjoy-rpc's ``RPC`` class in the hub process, attached to the router like any other peer. Its
+service keeps the directory of services (what each client announced with ``update_client_info``),
+resolves ``get_service`` queries (starting a plugin's kernel when its service is asked for), and carries
+the ImJoy ``api`` calls plugins make (``showMessage``, ``showProgress``, ...): they go to the browser app
+when one is attached, and are logged otherwise, never blocking a plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from .router import Router
+from .rpc import FastRPC
+
+log = logging.getLogger("scopeflow.manager")
+
+MANAGER_ID = "workspace-manager"
+APP_SERVICE = "imjoy-api"  # the service the web app registers for plugins' UI calls
+RECONNECTION_EXPIRES_IN = 24 * 3600
+UI_CALLS = (
+    "showMessage",
+    "showProgress",
+    "showStatus",
+    "error",
+    "alert",
+    "confirm",
+    "prompt",
+    "showDialog",
+    "createWindow",
+    "showSnackbar",
+)
+
+
+class PluginStarter(Protocol):
+    """What the manager needs from the engine."""
+
+    def knows(self, plugin_id: str) -> bool: ...
+
+    async def ensure_started(self, plugin_id: str) -> None: ...
+
+    def record_log(self, plugin_id: str, level: str, message: str) -> None: ...
+
+
+class _ManagerPeer:
+    """The manager as a router peer: frames for it go straight into its RPC."""
+
+    def __init__(self, manager: Manager) -> None:
+        self._manager = manager
+
+    def send(self, data: bytes) -> None:
+        self._manager.rpc._on_message(data)
+
+
+class _ManagerConnection:
+    """The manager's side of the imjoy-rpc connection interface."""
+
+    def __init__(self, router: Router, peer_id: str) -> None:
+        self._router = router
+        self._peer_id = peer_id
+
+    def on_message(self, handler: Callable[[bytes], None]) -> None:
+        pass  # frames arrive through _ManagerPeer
+
+    async def emit_message(self, data: bytes) -> None:
+        self._router.route(self._peer_id, data)
+
+    async def disconnect(self, reason: str | None = None) -> None:
+        pass
+
+
+def split_query(query: str, workspace: str) -> tuple[str | None, str]:
+    """``ws/client:svc`` | ``client:svc`` | ``svc`` → (absolute client id or None, service id)."""
+    if ":" in query:
+        client, service = query.rsplit(":", 1)
+        if "/" not in client:
+            client = f"{workspace}/{client}"
+        return client, service
+    return None, query
+
+
+class Manager:
+    """Directory of services and plugin lifecycle entry point, served as ``workspace-manager:default``."""
+
+    def __init__(self, router: Router, hub_info: dict[str, Any] | None = None) -> None:
+        self.router = router
+        self.workspace = router.workspace
+        self.peer_id = router.add(MANAGER_ID, _ManagerPeer(self))
+        self.rpc = FastRPC(
+            _ManagerConnection(router, self.peer_id),
+            client_id=MANAGER_ID,
+            manager_id=None,
+            workspace=self.workspace,
+            method_timeout=600,
+        )
+        self.hub_info = dict(hub_info or {})
+        self.engine: PluginStarter | None = None
+        self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
+        self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # token → (client id, expiry)
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._listeners: list[Callable[[str, str], Awaitable[None] | None]] = []
+        self._tasks: set[asyncio.Future[None]] = set()
+        router.on_disconnect.append(self._client_gone)
+        self.rpc.add_service(self._service(), overwrite=True)
+
+    # -- service --------------------------------------------------------------------------------------
+    def _service(self) -> dict[str, Any]:
+        service: dict[str, Any] = {
+            "id": "default",
+            "name": "scopeflow workspace manager",
+            "type": "workspace-manager",
+            "description": "Services directory and plugin lifecycle of a scopeflow hub",
+            "config": {"require_context": True, "visibility": "public", "workspace": self.workspace},
+            "echo": self.echo,
+            "log": self.log,
+            "get_connection_info": self.get_connection_info,
+            "update_client_info": self.update_client_info,
+            "register_service": self.register_service,
+            "unregister_service": self.unregister_service,
+            "get_service": self.get_service,
+            "list_services": self.list_services,
+            "list_clients": self.list_clients,
+            "getPlugin": self.get_plugin,
+            "get_plugin": self.get_plugin,
+            "call": self.call,
+        }
+        for name in UI_CALLS:
+            service[name] = self._ui_call(name)
+        return service
+
+    def echo(self, data: Any, context: Any = None) -> Any:
+        return data
+
+    def log(self, *messages, context=None):  # untyped: imjoy-rpc parses the signature
+        self._plugin_log(context, "info", " ".join(str(m) for m in messages))
+
+    def get_connection_info(self, context: Any = None) -> dict[str, Any]:
+        caller = context["from"]
+        token = secrets.token_urlsafe(24)
+        self._expire_tokens()
+        self.reconnection_tokens[token] = (caller, time.time() + RECONNECTION_EXPIRES_IN)
+        return {
+            "workspace": self.workspace,
+            "client_id": caller,
+            "manager_id": self.peer_id,
+            "reconnection_token": token,
+            "reconnection_expires_in": RECONNECTION_EXPIRES_IN,
+            **self.hub_info,
+        }
+
+    def check_reconnection(self, token: str | None, client_id: str) -> bool:
+        self._expire_tokens()
+        entry = self.reconnection_tokens.get(token or "")
+        return entry is not None and entry[0] == self.router.absolute(client_id)
+
+    def _expire_tokens(self) -> None:
+        now = time.time()
+        for token in [t for t, (_, expiry) in self.reconnection_tokens.items() if expiry < now]:
+            del self.reconnection_tokens[token]
+
+    def update_client_info(self, info: dict[str, Any], context: Any = None) -> None:
+        caller = context["from"]
+        services = []
+        for svc in info.get("services") or []:
+            local_id = str(svc.get("id", "")).split(":")[-1]
+            if not local_id or local_id == "built-in":
+                continue
+            services.append(self._service_info(caller, local_id, svc))
+        self.clients[caller] = {"id": caller, "services": services}
+        self._wake(caller)
+        self._notify(caller, "updated")
+
+    def register_service(self, service: dict[str, Any], overwrite: bool = True, context: Any = None) -> dict:
+        """Record a service the caller provides itself (announced, not hosted: it lives in the caller)."""
+        caller = context["from"]
+        local_id = str(service.get("id") or "default").split(":")[-1]
+        entry = self.clients.setdefault(caller, {"id": caller, "services": []})
+        existing = [s for s in entry["services"] if s["id"] != f"{caller}:{local_id}"]
+        if not overwrite and len(existing) != len(entry["services"]):
+            raise KeyError(f"service already registered: {caller}:{local_id}")
+        info = self._service_info(caller, local_id, service)
+        entry["services"] = [*existing, info]
+        self._wake(caller)
+        return info
+
+    def unregister_service(self, service_id: str, context: Any = None) -> None:
+        caller = context["from"]
+        client, local_id = split_query(service_id, self.workspace)
+        entry = self.clients.get(client or caller)
+        if entry is None or (client is not None and client != caller):
+            raise KeyError(f"service not found: {service_id}")
+        entry["services"] = [s for s in entry["services"] if s["id"].split(":")[-1] != local_id]
+
+    def list_services(self, query: Any = None, context: Any = None) -> list[dict[str, Any]]:
+        """Every announced service; ``query`` may be a workspace name or ``{"type": ...}`` filter."""
+        found = [
+            {
+                "id": f"{self.peer_id}:default",
+                "name": "scopeflow workspace manager",
+                "type": "workspace-manager",
+                "description": "",
+                "config": {"visibility": "public"},
+            },
+        ]
+        for entry in self.clients.values():
+            found.extend(entry["services"])
+        if isinstance(query, dict):
+            found = [s for s in found if all(s.get(k) == v for k, v in query.items() if k != "workspace")]
+        return found
+
+    def list_clients(self, context: Any = None) -> list[str]:
+        return sorted(self.router.routes)
+
+    async def get_service(self, query: Any, context: Any = None) -> Any:
+        if isinstance(query, dict):
+            query = query.get("id") or ""
+        if not isinstance(query, str) or not query:
+            raise ValueError("get_service needs a service id such as 'plugin-id:default'")
+        client, local_id = split_query(query, self.workspace)
+        if client is None:
+            client = self._provider_of(local_id)
+            if client is None:
+                raise KeyError(f"Service not found: {query}")
+        if client == self.peer_id:
+            return self.rpc.get_local_service(local_id, {"to": self.peer_id, "from": context["from"]})
+        plugin_id = client.split("/", 1)[1]
+        if not self._has_service(client, local_id) and self.engine and self.engine.knows(plugin_id):
+            await self.engine.ensure_started(plugin_id)
+        if not self._has_service(client, local_id):
+            raise KeyError(f"Service not found: {query}")
+        return await self.rpc.get_remote_service(f"{client}:{local_id}")
+
+    async def get_plugin(self, name: str, context: Any = None) -> Any:
+        return await self.get_service(f"{name}:default", context=context)
+
+    async def call(self, plugin, function, *args, context=None):  # untyped, as log
+        service = await self.get_plugin(plugin, context=context)
+        if function not in service or not callable(service[function]):
+            raise AttributeError(f"plugin {plugin} has no function {function}")
+        return await service[function](*args)
+
+    # -- UI calls ------------------------------------------------------------------------------------
+    def _ui_call(self, name: str) -> Callable[..., Any]:
+        async def ui_call(*args, context=None):  # untyped: imjoy-rpc reads the signature
+            app = self._provider_of(APP_SERVICE)
+            if app is None:
+                self._plugin_log(
+                    context, "info", f"{name}: {' '.join(repr(a) for a in args)} (no browser attached)"
+                )
+                return None
+            service = await self.rpc.get_remote_service(f"{app}:{APP_SERVICE}")
+            function = service.get(name)
+            if not callable(function):
+                self._plugin_log(context, "info", f"{name}: {args!r} (the app does not offer {name})")
+                return None
+            return await function(*args)
+
+        ui_call.__name__ = name
+        return ui_call
+
+    def _plugin_log(self, context: Any, level: str, message: str) -> None:
+        caller = context["from"].split("/")[-1] if context else "?"
+        log.info("[%s] %s", caller, message)
+        if self.engine is not None:
+            self.engine.record_log(caller, level, message)
+
+    # -- directory -----------------------------------------------------------------------------------
+    def _service_info(self, client: str, local_id: str, svc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f"{client}:{local_id}",
+            "name": svc.get("name") or local_id,
+            "type": svc.get("type") or "generic",
+            "description": svc.get("description") or "",
+            "config": dict(svc.get("config") or {}),
+        }
+
+    def _has_service(self, client: str, local_id: str) -> bool:
+        entry = self.clients.get(client)
+        return entry is not None and any(s["id"] == f"{client}:{local_id}" for s in entry["services"])
+
+    def _provider_of(self, local_id: str) -> str | None:
+        for client, entry in reversed(list(self.clients.items())):
+            if any(s["id"].split(":")[-1] == local_id for s in entry["services"]):
+                return client
+        return None
+
+    async def wait_for_service(self, client_id: str, local_id: str = "default", timeout: float = 60) -> None:
+        client = self.router.absolute(client_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._has_service(client, local_id):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"{client_id} did not register service {local_id} in {timeout:.0f} s")
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(client, []).append(future)
+            try:
+                await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                continue
+
+    def _wake(self, client: str) -> None:
+        for future in self._waiters.pop(client, []):
+            if not future.done():
+                future.set_result(None)
+
+    def add_listener(self, listener: Callable[[str, str], Awaitable[None] | None]) -> None:
+        """``listener(client_id, event)`` with event ``updated`` or ``gone``."""
+        self._listeners.append(listener)
+
+    def _notify(self, client: str, event: str) -> None:
+        for listener in self._listeners:
+            try:
+                result = listener(client, event)
+                if asyncio.iscoroutine(result):
+                    task = asyncio.ensure_future(result)
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            except Exception:
+                log.exception("listener failed")
+
+    def _client_gone(self, client: str) -> None:
+        self.clients.pop(client, None)
+        self._wake(client)
+        self._notify(client, "gone")

@@ -1,0 +1,151 @@
+"""What plugin code imports: ``from scopeflow import op, Image, Table, api``.
+
+``op`` marks a function as an operation of the plugin; the hub reads the declaration statically (see
+:mod:`scopeflow.manifest`), and the plugin kernel exports every marked function. ``Image`` and ``Table``
+are type markers for ports (``Image["yx"]`` names the axes). ``api`` is the ImJoy ``api`` object of the
+plugin's kernel (``api.log``, ``api.showMessage``, ``api.showProgress``, ``api.getPlugin``, ...); inside a
+kernel ``from imjoy import api`` gives the same object, so ImJoy plugins run unmodified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .client import public_methods
+
+__all__ = ["Image", "PluginApi", "Table", "api", "op"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Image:
+    """Type marker for an n-dimensional image port; ``Image["yx"]`` also names its axes."""
+
+    axes: str | None = None
+
+    def __class_getitem__(cls, axes: str) -> type[Image]:
+        return type(f"Image[{axes!r}]", (cls,), {"axes": axes})
+
+
+class Table:
+    """Type marker for a table port: a dict of equal-length columns, or a list of row dicts."""
+
+
+def op(
+    fn: F | None = None,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    inputs: dict[str, dict[str, Any]] | None = None,
+    outputs: list[str] | dict[str, Any] | None = None,
+) -> Any:
+    """Declare a plugin operation: ``@op`` or ``@op(title=..., inputs={"sigma": {"minimum": 0}})``."""
+
+    def mark(function: F) -> F:
+        function.__scopeflow_op__ = {  # type: ignore[attr-defined]
+            "title": title,
+            "description": description,
+            "inputs": inputs or {},
+            "outputs": outputs,
+        }
+        return function
+
+    return mark(fn) if fn is not None else mark
+
+
+class PluginApi:
+    """The ImJoy ``api`` of one plugin: ``export`` plus every function of the hub's workspace manager.
+
+    Manager functions return awaitables when called on the kernel's event loop, and
+    ``concurrent.futures.Future`` objects when called from a worker thread (sync ops run in threads).
+    """
+
+    def __init__(self, server: Any, loop: asyncio.AbstractEventLoop, defer_notify: bool = False) -> None:
+        self._server = server
+        self._loop = loop
+        self._defer_notify = defer_notify
+        self._pending: list[asyncio.Future[Any]] = []
+        self.exported: Any = None
+
+    def export(self, obj: Any, config: dict[str, Any] | None = None) -> asyncio.Future[Any]:
+        """Export ``obj``'s public methods as this plugin's ``default`` service."""
+        self.exported = obj
+        service = public_methods(obj)
+        service.update({"id": "default", "name": self._server.config.get("client_id", "plugin")})
+        service["config"] = dict(config or {})
+        service["type"] = "imjoy-plugin"
+        future = asyncio.ensure_future(
+            self._server.rpc.register_service(service, overwrite=True, notify=not self._defer_notify),
+            loop=self._loop,
+        )
+        self._pending.append(future)
+        return future
+
+    async def settle(self) -> None:
+        """Wait for exports made while the plugin module ran."""
+        while self._pending:
+            await self._pending.pop(0)
+
+    async def announce(self) -> None:
+        """Tell the hub about this plugin's services (after ``setup`` has run)."""
+        self._defer_notify = False
+        await self._server.rpc._notify_service_update()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        function = self._server.get(name)
+        if function is None:
+            function = self._server.get(_snake(name)) or self._server.get(_camel(name))
+        if not callable(function):
+            raise AttributeError(f"the hub offers no api.{name}")
+        return self._threadsafe(function)
+
+    def _threadsafe(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if _on_loop(self._loop):
+                return function(*args, **kwargs)
+
+            async def run() -> Any:
+                return await function(*args, **kwargs)
+
+            return asyncio.run_coroutine_threadsafe(run(), self._loop)
+
+        return call
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return threading.current_thread() is threading.main_thread() and not loop.is_running()
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _ApiProxy:
+    """``scopeflow.api``: the current kernel's :class:`PluginApi`, once the kernel has connected."""
+
+    target: PluginApi | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.target is None:
+            raise RuntimeError("scopeflow.api is only available inside a plugin kernel connected to a hub")
+        return getattr(self.target, name)
+
+
+api = _ApiProxy()
+
+# A worker thread's call returns this type; re-exported for type hints in plugins.
+FutureResult = concurrent.futures.Future

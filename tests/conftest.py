@@ -1,0 +1,156 @@
+"""Shared fixtures: a real hub on a free loopback port, real kernels, real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HUB_PLUGINS = Path(__file__).parent / "hub_plugins"
+ARTIFACTS = ROOT / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class HubProcess:
+    """A running ``scopeflow serve``."""
+
+    url: str
+    token: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def request(
+        self,
+        path: str,
+        method: str = "GET",
+        body: object = None,
+        token: str | None = "default",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else None
+        all_headers = dict(headers or {})
+        if token == "default":
+            token = self.token
+        if token:
+            all_headers["Authorization"] = f"token {token}"
+        if data is not None:
+            all_headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=120) as res:
+                return res.status, res.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def json(self, path: str, method: str = "GET", body: object = None) -> dict:
+        status, data = self.request(path, method, body)
+        assert 200 <= status < 300, f"{method} {path}: {status} {data[:500]!r}"
+        return json.loads(data) if data else {}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_hub(tmp: Path, *extra: str, token: str = "test-token-123") -> HubProcess:
+    port = free_port()
+    data_dir = tmp / "data"
+    log_path = tmp / "hub.log"
+    env = {**os.environ, "SCOPEFLOW_TOKEN": token, "JUPYTER_PLATFORM_DIRS": "1"}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scopeflow.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--no-browser",
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp,
+    )
+    hub = HubProcess(f"http://127.0.0.1:{port}", token, data_dir, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"hub exited with {process.returncode}:\n{hub.log()}")
+        try:
+            if hub.request("/api/hub")[0] == 200:
+                return hub
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"hub did not start:\n{hub.log()}")
+
+
+def stop_hub(hub: HubProcess) -> None:
+    hub.process.terminate()
+    try:
+        hub.process.wait(20)
+    except subprocess.TimeoutExpired:
+        hub.process.kill()
+        hub.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """One hub for the session, with the test plugins passed by --plugins-dir."""
+    tmp = tmp_path_factory.mktemp("hub")
+    running = start_hub(tmp, "--plugins-dir", str(HUB_PLUGINS))
+    yield running
+    stop_hub(running)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(running.log_path, ARTIFACTS / "hub.log")
+
+
+@pytest.fixture(scope="session")
+def imjoy_python() -> Path:
+    """A small environment with the unmodified imjoy-rpc 0.5.59 client (it needs websockets < 14)."""
+    env = ROOT / ".venv-imjoy"
+    python = env / "bin" / "python"
+    stamp = env / ".ready"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "imjoy-rpc==0.5.59",
+                "websockets>=12,<14",
+                "numpy",
+                "msgpack",
+                "shortuuid",
+            ],
+            check=True,
+        )
+        stamp.touch()
+    return python

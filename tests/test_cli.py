@@ -1,0 +1,85 @@
+"""``scopeflow serve``: options, refusals, and what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from conftest import free_port, start_hub, stop_hub
+from scopeflow.cli import parser, serve_argv
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scopeflow.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_defaults_map_to_jupyter_server_config(tmp_path):
+    args = parser().parse_args(
+        ["serve", "--data-dir", str(tmp_path), "--plugins-dir", "a", "--plugins-dir", "b"]
+    )
+    argv = serve_argv(args)
+    assert "--ServerApp.ip=127.0.0.1" in argv
+    assert "--ServerApp.port=9527" in argv
+    assert "--ServerApp.allow_root=True" in argv
+    assert "--KernelManager.autorestart=False" in argv
+    assert sum(a.startswith("--Hub.plugins_dirs=") for a in argv) == 2
+
+
+def test_refuses_non_loopback_without_explicit_consent(tmp_path):
+    result = run_cli(
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(free_port()),
+        "--no-browser",
+        "--data-dir",
+        str(tmp_path),
+        "--token",
+        "t",
+    )
+    assert result.returncode != 0
+    assert "not a loopback address" in result.stdout + result.stderr
+
+
+def test_refuses_to_run_without_a_token(tmp_path):
+    result = run_cli(
+        "serve",
+        "--port",
+        str(free_port()),
+        "--no-browser",
+        "--data-dir",
+        str(tmp_path),
+        "--token",
+        "",
+        env={"SCOPEFLOW_TOKEN": ""},
+    )
+    assert result.returncode != 0
+    assert "needs a token" in result.stdout + result.stderr
+
+
+def test_prints_the_url_to_open(tmp_path):
+    hub = start_hub(tmp_path, token="print-me-please")
+    try:
+        for _ in range(50):
+            if "?token=print-me-please" in hub.log():
+                break
+            time.sleep(0.1)
+        assert f"{hub.url}/?token=print-me-please" in hub.log()
+    finally:
+        stop_hub(hub)
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and "scopeflow" in result.stdout

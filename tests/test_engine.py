@@ -1,0 +1,103 @@
+"""Plugins in real Jupyter kernels: start on first use, errors, crashes, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from scopeflow.client import connect
+
+
+@pytest.fixture
+async def server(hub):
+    client = await connect(hub.url, token=hub.token)
+    yield client
+    await client.disconnect()
+
+
+async def test_first_use_starts_the_kernel(hub, server):
+    await server.get_plugin("crasher")  # may already run: then this is instant
+    status = hub.json("/api/plugins/crasher")["status"]
+    assert status["state"] == "ready"
+    assert status["kernel_id"]
+    crasher = await server.get_plugin("crasher")
+    assert await crasher.ping() == "pong"
+    image = np.arange(20, dtype="uint16").reshape(4, 5)
+    out = await crasher.invert(image)
+    assert out.dtype == np.uint16 and np.array_equal(out, 19 - image)
+    zeros = await crasher.zeros(3, 2)
+    assert zeros.shape == (3, 2) and zeros.dtype == np.uint16
+
+
+async def test_each_plugin_has_its_own_kernel(server):
+    crasher = await server.get_plugin("crasher")
+    caller = await server.get_plugin("caller")
+    assert await caller.pid_of_crasher() == await crasher.pid()
+    hub_pids = {await crasher.pid()}
+    assert len(hub_pids) == 1
+
+
+async def test_plugin_error_carries_message_and_traceback(server):
+    crasher = await server.get_plugin("crasher")
+    with pytest.raises(Exception) as info:
+        await crasher.boom("the sample is empty")
+    text = str(info.value)
+    assert "the sample is empty" in text
+    assert "ValueError" in text and "crasher.py" in text
+    assert await crasher.ping() == "pong"  # still alive
+
+
+async def test_api_calls_from_a_worker_thread(hub, server):
+    crasher = await server.get_plugin("crasher")
+    assert await crasher.report("thread says hi") == "thread says hi"
+    logs = hub.json("/api/plugins/crasher/logs")["logs"]
+    assert any("report: thread says hi" in entry["message"] for entry in logs)
+
+
+async def test_kernel_death_fails_pending_call_promptly_and_restarts(hub, server):
+    crasher = await server.get_plugin("crasher")
+    first_pid = await crasher.pid()
+    started = time.monotonic()
+    with pytest.raises(Exception, match="disconnected"):
+        await crasher.slow_die(0.3)
+    assert time.monotonic() - started < 10
+    for _ in range(50):
+        status = hub.json("/api/plugins/crasher")["status"]
+        if status["state"] == "crashed":
+            break
+        await asyncio.sleep(0.1)
+    assert status["state"] == "crashed"
+    assert status["error"]
+    assert hub.request("/api/hub")[0] == 200  # the hub is still here
+    crasher = await server.get_plugin("crasher")  # next request starts it again
+    assert await crasher.pid() != first_pid
+    assert hub.json("/api/plugins/crasher")["status"]["state"] == "ready"
+
+
+async def test_failing_setup_reports_traceback(hub, server):
+    with pytest.raises(Exception, match="setup failed on purpose"):
+        await server.get_plugin("broken-setup")
+    status = hub.json("/api/plugins/broken-setup")["status"]
+    assert status["state"] == "crashed"
+    assert "setup failed on purpose" in status["error"]
+    assert "Traceback" in status["error"] or "RuntimeError" in status["error"]
+
+
+async def test_import_error_reports_the_missing_module(hub, server):
+    with pytest.raises(Exception, match="this_module_does_not_exist"):
+        await server.get_plugin("import-error")
+    assert hub.json("/api/plugins/import-error")["status"]["state"] == "crashed"
+
+
+def test_rest_start_stop_restart(hub):
+    assert hub.json("/api/plugins/caller/start", "POST")["state"] == "ready"
+    kernel = hub.json("/api/plugins/caller")["status"]["kernel_id"]
+    restarted = hub.json("/api/plugins/caller/restart", "POST")
+    assert restarted["state"] == "ready" and restarted["kernel_id"] != kernel
+    assert hub.json("/api/plugins/caller/stop", "POST")["state"] == "stopped"
+    status, body = hub.request("/api/plugins/broken-setup/start", "POST")
+    assert status == 500 and b"setup failed on purpose" in body
+    assert hub.request("/api/plugins/no-such-plugin/start", "POST")[0] == 404

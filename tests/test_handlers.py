@@ -1,0 +1,98 @@
+"""Every HTTP and websocket door needs the token; the index page loads without it and never holds it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
+
+DOORS = [
+    ("GET", "/api/hub"),
+    ("GET", "/api/plugins"),
+    ("POST", "/api/plugins"),
+    ("GET", "/api/plugins/crasher"),
+    ("DELETE", "/api/plugins/crasher"),
+    ("POST", "/api/plugins/crasher/start"),
+    ("POST", "/api/plugins/crasher/stop"),
+    ("POST", "/api/plugins/crasher/restart"),
+    ("GET", "/api/plugins/crasher/logs"),
+    ("GET", "/api/kernels"),
+    ("GET", "/api/sessions"),
+    ("GET", "/api/contents"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), DOORS)
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_rest_doors_need_the_token(hub, method, path, token):
+    body = {"url": "http://127.0.0.1:9/x.py"} if method == "POST" else None
+    status, _ = hub.request(path, method, body, token=token)
+    assert status in (401, 403), f"{method} {path} without a valid token gave {status}"
+
+
+def test_token_in_query_or_header(hub):
+    assert hub.request(f"/api/hub?token={hub.token}", token=None)[0] == 200
+    assert hub.request("/api/hub")[0] == 200
+
+
+@pytest.mark.parametrize("query", ["client_id=x", "client_id=x&token=wrong"])
+async def test_websocket_needs_the_token(hub, query):
+    with pytest.raises(InvalidStatus) as info:
+        async with ws_connect(hub.url.replace("http", "ws") + "/ws?" + query):
+            pass
+    assert info.value.response.status_code == 403
+
+
+async def test_websocket_rejects_bad_client_ids_and_workspaces(hub):
+    base = hub.url.replace("http", "ws") + f"/ws?token={hub.token}"
+    for query in [
+        "",
+        "&client_id=",
+        "&client_id=../etc",
+        "&client_id=workspace-manager",
+        "&client_id=ok&workspace=other",
+    ]:
+        with pytest.raises(InvalidStatus) as info:
+            async with ws_connect(base + query):
+                pass
+        assert info.value.response.status_code == 403, query
+
+
+async def test_websocket_survives_garbage_frames(hub):
+    url = hub.url.replace("http", "ws") + f"/ws?token={hub.token}&client_id=garbage-sender"
+    async with ws_connect(url, compression=None) as ws:
+        for junk in [b"", b"\xc1\xc1", b"\x93\x01\x02\x03", "text frame", b"\x81\xa4type\xa6method"]:
+            await ws.send(junk)
+        await ws.ping()
+    assert hub.request("/api/hub")[0] == 200
+
+
+def test_index_page_is_public_and_never_holds_the_token(hub):
+    for path in ["/", f"/?token={hub.token}", "/no-such-page"]:
+        status, body = hub.request(path, token=None)
+        assert hub.token.encode() not in body, path
+    status, body = hub.request("/", token=None)
+    assert status == 200 and b"scopeflow" in body
+
+
+def test_install_errors_are_clear_400s(hub):
+    status, body = hub.request("/api/plugins", "POST", {"source": "def broken(:\n", "filename": "x.py"})
+    assert status == 400 and b"x.py" in body
+    status, body = hub.request("/api/plugins", "POST", {"nothing": 1})
+    assert status == 400
+    status, body = hub.request("/api/plugins", "POST", {"url": "ftp://example.invalid/p.py"})
+    assert status == 400
+
+
+def test_plugin_list_has_manifests_and_status(hub):
+    data = hub.json("/api/plugins")
+    by_id = {p["id"]: p for p in data["plugins"]}
+    assert {"hello", "gaussian", "crasher", "caller", "broken-setup"} <= set(by_id)
+    crasher = by_id["crasher"]
+    assert crasher["sha256"] and len(crasher["sha256"]) == 64
+    assert crasher["status"]["state"] in ("stopped", "starting", "ready", "crashed")
+    invert = next(op for op in crasher["ops"] if op["name"] == "invert")
+    assert invert["inputs"][0]["kind"] == "ndarray" and invert["inputs"][0]["axes"] == "yx"
+    json.dumps(data)  # plain JSON all the way down

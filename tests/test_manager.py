@@ -1,0 +1,117 @@
+"""The workspace-manager service, driven by real clients through a real hub."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scopeflow.client import connect
+
+HERE = Path(__file__).parent
+
+
+async def test_manager_service_basics(hub):
+    server = await connect(hub.url, token=hub.token, client_id="mgr-basics")
+    try:
+        info = await server.get_connection_info()
+        assert info["workspace"] == "default"
+        assert info["reconnection_expires_in"] > 0
+        assert await server.echo({"a": [1, 2]}) == {"a": [1, 2]}
+        await server.log("hello from a test")
+        ids = [s["id"] for s in await server.list_services()]
+        assert "default/workspace-manager:default" in ids
+        # UI calls with no browser attached return at once
+        assert await server.showMessage("nobody is watching") is None
+        assert await server.confirm("really?") is None
+    finally:
+        await server.disconnect()
+
+
+async def test_register_get_unregister_between_clients(hub):
+    provider = await connect(hub.url, token=hub.token, client_id="provider-1")
+    user = await connect(hub.url, token=hub.token, client_id="user-1")
+    try:
+        await provider.register_service({"id": "math", "name": "Math", "square": lambda x: x * x})
+        listed = {s["id"]: s for s in await user.list_services()}
+        assert listed["default/provider-1:math"]["name"] == "Math"
+        svc = await user.get_service("provider-1:math")
+        assert await svc.square(7) == 49
+        bare = await user.get_service("math")
+        assert await bare.square(3) == 9
+        await provider.unregister_service("math")
+        with pytest.raises(Exception, match="Service not found"):
+            await user.get_service("provider-1:math")
+    finally:
+        await provider.disconnect()
+        await user.disconnect()
+
+
+async def test_services_vanish_with_their_client(hub):
+    provider = await connect(hub.url, token=hub.token, client_id="provider-2", reconnect=False)
+    user = await connect(hub.url, token=hub.token, client_id="user-2")
+    try:
+        await provider.export({"hi": lambda: "hi"})
+        assert "default/provider-2:default" in [s["id"] for s in await user.list_services()]
+        await provider.disconnect()
+        for _ in range(50):
+            if "default/provider-2:default" not in [s["id"] for s in await user.list_services()]:
+                break
+        assert "default/provider-2:default" not in [s["id"] for s in await user.list_services()]
+        with pytest.raises(Exception, match=r"not found|not connected"):
+            await user.get_service("provider-2:default")
+    finally:
+        await user.disconnect()
+
+
+async def test_client_id_in_use_is_refused(hub):
+    first = await connect(hub.url, token=hub.token, client_id="twin")
+    try:
+        with pytest.raises(PermissionError, match="already connected"):
+            await connect(hub.url, token=hub.token, client_id="twin", reconnect=False)
+    finally:
+        await first.disconnect()
+
+
+async def test_plugin_ids_are_reserved_for_their_kernels(hub):
+    with pytest.raises(PermissionError, match="plugin id"):
+        await connect(hub.url, token=hub.token, client_id="crasher", reconnect=False)
+
+
+def test_unmodified_imjoy_client(hub, imjoy_python):
+    """The contract: imjoy_rpc.hypha.connect_to_server, unmodified, in its own environment."""
+    result = subprocess.run(
+        [str(imjoy_python), str(HERE / "imjoy_client.py"), hub.url, hub.token, "full"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["workspace"] == "default"
+    assert "default/workspace-manager:default" in out["services"]
+    assert out["echo"] == {"x": [1, 2, 3]}
+    assert out["greet"] == "Hello, imjoy!"
+    assert out["hello"] == "Hello, client!"
+    assert out["add"] == 5
+    assert "boom" in out["fail"]
+    assert out["invert_ok"] and out["big_ok"]
+    assert out["own_service"] == 42
+    assert "disconnected" in out["die"]
+    assert out["die_s"] < 5, "a call to a plugin that dies must fail promptly"
+    assert out["after_restart"] == "pong"
+    assert "default/crasher:default" in out["services_after"]
+
+
+def test_unmodified_imjoy_client_bad_token(hub, imjoy_python):
+    result = subprocess.run(
+        [str(imjoy_python), str(HERE / "imjoy_client.py"), hub.url, hub.token, "bad-token"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "permission_error" in out
