@@ -96,3 +96,71 @@ def test_plugin_list_has_manifests_and_status(hub):
     invert = next(op for op in crasher["ops"] if op["name"] == "invert")
     assert invert["inputs"][0]["kind"] == "ndarray" and invert["inputs"][0]["axes"] == "yx"
     json.dumps(data)  # plain JSON all the way down
+
+
+SHARED_PLUGIN = """<config lang="json">
+{"name": "Shared Thing", "type": "native-python", "version": "1.2.3", "description": "sent by a colleague"}
+</config>
+<script lang="python">
+from imjoy import api
+
+class ImJoyPlugin:
+    def setup(self):
+        api.log("shared plugin up")
+
+    def triple(self, x):
+        return 3 * x
+
+api.export(ImJoyPlugin())
+</script>
+"""
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """A loopback HTTP server for plugin files, standing in for a colleague's URL."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "shared.imjoy.html").write_text(SHARED_PLUGIN)
+    (tmp_path / "broken.imjoy.html").write_text('<config lang="json">{"name": </config>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+async def test_install_from_url_previews_then_installs_then_runs(hub, file_server):
+    from scopeflow.client import connect
+
+    url = f"{file_server}/shared.imjoy.html"
+    preview = hub.json("/api/plugins", "POST", {"url": url, "preview": True})
+    assert preview["id"] == "shared-thing" and preview["version"] == "1.2.3"
+    assert "shared-thing" not in {p["id"] for p in hub.json("/api/plugins")["plugins"]}, "preview installs nothing"
+    status, body = hub.request("/api/plugins", "POST", {"url": url})
+    assert status == 201, body
+    installed = json.loads(body)
+    assert installed["source_url"] == url and len(installed["sha256"]) == 64
+    assert "shared-thing" in {p["id"] for p in hub.json("/api/plugins")["plugins"]}
+    server = await connect(hub.url, token=hub.token)
+    try:
+        plugin = await server.get_plugin("shared-thing")
+        assert await plugin.triple(5) == 15
+    finally:
+        await server.disconnect()
+    assert hub.request("/api/plugins/shared-thing", "DELETE")[0] == 204
+    assert "shared-thing" not in {p["id"] for p in hub.json("/api/plugins")["plugins"]}
+
+
+def test_install_from_bad_urls_says_why(hub, file_server):
+    status, body = hub.request("/api/plugins", "POST", {"url": f"{file_server}/broken.imjoy.html"})
+    assert status == 400 and b"broken.imjoy.html" in body
+    status, body = hub.request("/api/plugins", "POST", {"url": f"{file_server}/missing.imjoy.html"})
+    assert status == 400 and b"404" in body
+
+
+def test_builtin_plugins_cannot_be_deleted(hub):
+    assert hub.request("/api/plugins/hello", "DELETE")[0] == 403
+    assert "hello" in {p["id"] for p in hub.json("/api/plugins")["plugins"]}
