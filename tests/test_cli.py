@@ -83,3 +83,35 @@ def test_prints_the_url_to_open(tmp_path):
 def test_version():
     result = run_cli("--version")
     assert result.returncode == 0 and "scopeflow" in result.stdout
+
+
+def test_stopping_the_hub_stops_its_plugin_kernels(tmp_path):
+    import asyncio
+
+    from conftest import HUB_PLUGINS
+    from scopeflow.client import connect
+
+    hub = start_hub(tmp_path, "--plugins-dir", str(HUB_PLUGINS))
+    try:
+
+        async def kernel_pid() -> int:
+            server = await connect(hub.url, token=hub.token, reconnect=False)
+            try:
+                return int(await (await server.get_plugin("crasher")).pid())
+            finally:
+                await server.disconnect()
+
+        pid = asyncio.run(kernel_pid())
+        assert os.path.exists(f"/proc/{pid}")
+    finally:
+        stop_hub(hub)
+    for _ in range(100):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                if "zombie" in status.read().lower():
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"plugin kernel {pid} outlived the hub")

@@ -101,3 +101,46 @@ def test_rest_start_stop_restart(hub):
     status, body = hub.request("/api/plugins/broken-setup/start", "POST")
     assert status == 500 and b"setup failed on purpose" in body
     assert hub.request("/api/plugins/no-such-plugin/start", "POST")[0] == 404
+
+
+def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
+    """--gateway-url: plugin kernels start on a (here: local) Jupyter Kernel Gateway, unchanged."""
+    import subprocess
+    import sys
+
+    from conftest import HUB_PLUGINS, free_port, start_hub, stop_hub
+
+    port = free_port()
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kernel_gateway",
+            "--KernelGatewayApp.ip=127.0.0.1",
+            f"--KernelGatewayApp.port={port}",
+        ],
+        stdout=(tmp_path / "gateway.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        hub = start_hub(
+            tmp_path, "--plugins-dir", str(HUB_PLUGINS), "--gateway-url", f"http://127.0.0.1:{port}"
+        )
+        try:
+
+            async def use() -> tuple[str, int]:
+                server = await connect(hub.url, token=hub.token)
+                try:
+                    crasher = await server.get_plugin("crasher")
+                    return await crasher.ping(), await crasher.pid()
+                finally:
+                    await server.disconnect()
+
+            pong, pid = asyncio.run(use())
+            assert pong == "pong" and pid != hub.process.pid
+            assert "Kernel started" in (tmp_path / "gateway.log").read_text()
+        finally:
+            stop_hub(hub)
+    finally:
+        gateway.terminate()
+        gateway.wait(20)

@@ -138,7 +138,9 @@ async def test_install_from_url_previews_then_installs_then_runs(hub, file_serve
     url = f"{file_server}/shared.imjoy.html"
     preview = hub.json("/api/plugins", "POST", {"url": url, "preview": True})
     assert preview["id"] == "shared-thing" and preview["version"] == "1.2.3"
-    assert "shared-thing" not in {p["id"] for p in hub.json("/api/plugins")["plugins"]}, "preview installs nothing"
+    assert "shared-thing" not in {p["id"] for p in hub.json("/api/plugins")["plugins"]}, (
+        "preview installs nothing"
+    )
     status, body = hub.request("/api/plugins", "POST", {"url": url})
     assert status == 201, body
     installed = json.loads(body)
@@ -164,3 +166,18 @@ def test_install_from_bad_urls_says_why(hub, file_server):
 def test_builtin_plugins_cannot_be_deleted(hub):
     assert hub.request("/api/plugins/hello", "DELETE")[0] == 403
     assert "hello" in {p["id"] for p in hub.json("/api/plugins")["plugins"]}
+
+
+async def test_large_and_malformed_frames_keep_the_socket_open(hub):
+    """Frames far above tornado's 10 MiB default pass; a garbage payload to the manager is dropped."""
+    import msgpack
+
+    url = hub.url.replace("http", "ws") + f"/ws?token={hub.token}&client_id=big-sender"
+    async with ws_connect(url, compression=None, max_size=None) as ws:
+        big = msgpack.packb({"type": "method", "to": "nobody-here", "method": "x"}) + b"\0" * (40 * 2**20)
+        await ws.send(big)
+        garbage = msgpack.packb({"type": "method", "to": "workspace-manager", "method": "x"}) + b"\xc1\xc1"
+        await ws.send(garbage)
+        pong = await ws.ping()
+        await pong  # still connected
+    assert hub.request("/api/hub")[0] == 200

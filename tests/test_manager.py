@@ -26,6 +26,9 @@ async def test_manager_service_basics(hub):
         # UI calls with no browser attached return at once
         assert await server.showMessage("nobody is watching") is None
         assert await server.confirm("really?") is None
+        await server.setConfig("threshold", {"value": 0.5})
+        assert await server.getConfig("threshold") == {"value": 0.5}
+        assert await server.getConfig("unset") is None
     finally:
         await server.disconnect()
 

@@ -92,7 +92,9 @@ class Hub(ExtensionApp):
         data = Path(self.data_dir).expanduser()
         data.mkdir(parents=True, exist_ok=True)
         self.router = Router(self.workspace)
-        self.manager = Manager(self.router, {"hub": "scopeflow", "version": __version__})
+        self.manager = Manager(
+            self.router, {"hub": "scopeflow", "version": __version__}, config_dir=data / "plugin-config"
+        )
         self.registry = Registry(
             Path(self.builtin_plugins_dir) if self.builtin_plugins_dir else None,
             [Path(p).expanduser() for p in self.plugins_dirs],

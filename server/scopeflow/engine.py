@@ -10,6 +10,7 @@ the next request starts it again. Nothing here lets a plugin take the hub down.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
@@ -170,7 +171,9 @@ class Engine:
             plugin.kernel_id = kernel_id
             kernel = self.kernel_manager.get_kernel(kernel_id)
             client = plugin.client = kernel.client()
-            client.start_channels()
+            started = client.start_channels()
+            if inspect.isawaitable(started):  # a gateway kernel's client opens its channels asynchronously
+                await started
             await client.wait_for_ready(timeout=self.start_timeout)
             plugin.reader = asyncio.ensure_future(self._read_output(plugin, client))
             spec = {

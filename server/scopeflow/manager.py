@@ -10,10 +10,12 @@ when one is attached, and are logged otherwise, never blocking a plugin.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from .router import Router
@@ -55,7 +57,10 @@ class _ManagerPeer:
         self._manager = manager
 
     def send(self, data: bytes) -> None:
-        self._manager.rpc._on_message(data)
+        try:
+            self._manager.rpc._on_message(data)
+        except Exception as exc:  # a malformed payload must not reach the sender's socket handler
+            log.warning("workspace-manager dropped a message it could not decode: %s", exc)
 
 
 class _ManagerConnection:
@@ -88,7 +93,9 @@ def split_query(query: str, workspace: str) -> tuple[str | None, str]:
 class Manager:
     """Directory of services and plugin lifecycle entry point, served as ``workspace-manager:default``."""
 
-    def __init__(self, router: Router, hub_info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, router: Router, hub_info: dict[str, Any] | None = None, config_dir: Path | None = None
+    ) -> None:
         self.router = router
         self.workspace = router.workspace
         self.peer_id = router.add(MANAGER_ID, _ManagerPeer(self))
@@ -100,6 +107,7 @@ class Manager:
             method_timeout=600,
         )
         self.hub_info = dict(hub_info or {})
+        self.config_dir = config_dir
         self.engine: PluginStarter | None = None
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
         self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # token → (client id, expiry)
@@ -129,6 +137,8 @@ class Manager:
             "getPlugin": self.get_plugin,
             "get_plugin": self.get_plugin,
             "call": self.call,
+            "getConfig": self.get_config,
+            "setConfig": self.set_config,
         }
         for name in UI_CALLS:
             service[name] = self._ui_call(name)
@@ -244,6 +254,37 @@ class Manager:
         if function not in service or not callable(service[function]):
             raise AttributeError(f"plugin {plugin} has no function {function}")
         return await service[function](*args)
+
+    def get_config(self, name: str | None = None, context: Any = None) -> Any:
+        """ImJoy ``api.getConfig``: a value the calling plugin saved, kept across restarts."""
+        config = self._read_config(context)
+        return config if name is None else config.get(name)
+
+    def set_config(self, name: str, value: Any, context: Any = None) -> None:
+        """ImJoy ``api.setConfig``: save a JSON value for the calling plugin."""
+        config = self._read_config(context)
+        config[name] = value
+        path = self._config_path(context)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(config, indent=1))
+            tmp.replace(path)
+
+    def _config_path(self, context: Any) -> Path | None:
+        if self.config_dir is None:
+            return None
+        return self.config_dir / (context["from"].split("/")[-1] + ".json")
+
+    def _read_config(self, context: Any) -> dict[str, Any]:
+        path = self._config_path(context)
+        if path is None or not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     # -- UI calls ------------------------------------------------------------------------------------
     def _ui_call(self, name: str) -> Callable[..., Any]:
