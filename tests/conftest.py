@@ -130,6 +130,15 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
 
 
 @pytest.fixture(scope="session")
+def js_client() -> list[str]:
+    """The npm imjoy-rpc client under Node, installed from tests/js's lock file."""
+    js = Path(__file__).parent / "js"
+    if not (js / "node_modules" / "imjoy-rpc").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=js, check=True, capture_output=True)
+    return ["node", str(js / "client.js")]
+
+
+@pytest.fixture(scope="session")
 def imjoy_python() -> Path:
     """A small environment with the unmodified imjoy-rpc 0.5.59 client (it needs websockets < 14)."""
     env = ROOT / ".venv-imjoy"

@@ -13,6 +13,11 @@ from scopeflow.client import connect
 HERE = Path(__file__).parent
 
 
+def last_json(stdout: str) -> dict:
+    """The JSON line a client script printed (clients also log to stdout)."""
+    return json.loads(next(line for line in reversed(stdout.splitlines()) if line.startswith("{")))
+
+
 async def test_manager_service_basics(hub):
     server = await connect(hub.url, token=hub.token, client_id="mgr-basics")
     try:
@@ -92,7 +97,7 @@ def test_unmodified_imjoy_client(hub, imjoy_python):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = last_json(result.stdout)
     assert out["workspace"] == "default"
     assert "default/workspace-manager:default" in out["services"]
     assert out["echo"] == {"x": [1, 2, 3]}
@@ -116,5 +121,19 @@ def test_unmodified_imjoy_client_bad_token(hub, imjoy_python):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = last_json(result.stdout)
     assert "permission_error" in out
+
+
+def test_npm_imjoy_rpc_client(hub, js_client):
+    """The browser's client, hyphaWebsocketClient from the npm package, against the same router."""
+    result = subprocess.run([*js_client, hub.url, hub.token], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = last_json(result.stdout)
+    assert out["workspace"] == "default"
+    assert "default/workspace-manager:default" in out["services"]
+    assert out["echo"] == {"a": [1, 2], "s": "x"}
+    assert out["hello"] == "Hello, js!"
+    assert out["invert"] == {"shape": [4, 4], "dtype": "uint16", "values": list(range(15, -1, -1))}
+    assert out["own"] == 42
+    assert "boom" in out["fail"]
