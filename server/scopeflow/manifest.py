@@ -39,12 +39,24 @@ import hashlib
 import json
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .ports import (
+    Hint,
+    PortError,
+    dotted,
+    literal_value,
+    make_port,
+    merge_fragment,
+    output_ports,
+    read_fragments,
+    read_hint,
+)
 
 __all__ = ["ManifestError", "OpSpec", "PluginManifest", "PortSpec", "is_plugin_file", "parse_plugin"]
 
@@ -145,7 +157,10 @@ def parse_plugin(
     if not text.strip():
         raise ManifestError(f"{name}: empty file")
     imjoy = name.lower().endswith(".html")
-    fields = _parse_imjoy(text, name) if imjoy else _parse_python(text, name)
+    try:
+        fields = _parse_imjoy(text, name) if imjoy else _parse_python(text, name)
+    except PortError as exc:
+        raise ManifestError(str(exc)) from None
     try:
         return PluginManifest(
             **fields, sha256=hashlib.sha256(data).hexdigest(), source_url=source_url, path=path
@@ -272,9 +287,9 @@ def _imjoy_python_ops(script: _Block, name: str) -> list[dict[str, Any]]:
     tree = _parse_python_source(textwrap.dedent(script.content), name, script.line - 1)
     classes = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _dotted(node.func) == "api.export" and node.args:
+        if isinstance(node, ast.Call) and dotted(node.func) == "api.export" and node.args:
             target = node.args[0]
-            cls = classes.get(_dotted(target.func if isinstance(target, ast.Call) else target) or "")
+            cls = classes.get(dotted(target.func if isinstance(target, ast.Call) else target) or "")
             if cls is not None:
                 return [
                     _op(method, name, {}, is_method=True)
@@ -305,11 +320,11 @@ def _javascript_ops(code: str) -> list[dict[str, Any]]:
         if depth == 0 and op_name not in _JS_NOT_OPS and op_name.isidentifier() and op_name[0] != "_":
             names = [p.partition("=") for p in params.split(",")] if not re.search(r"[{\[]", params) else []
             inputs = [
-                _port(p.strip(), _Hint(), _js_literal(value), not eq)
+                make_port(p.strip(), Hint(), _js_literal(value), not eq)
                 for p, eq, value in names
                 if p.strip().isidentifier()
             ]
-            result = _port("result", _Hint(), None, True)
+            result = make_port("result", Hint(), None, True)
             ops.append({"name": op_name, "title": _title(op_name), "inputs": inputs, "outputs": [result]})
     return ops
 
@@ -333,11 +348,11 @@ def _parse_python(text: str, name: str) -> dict[str, Any]:
     plugin: Any = None
     ops: list[dict[str, Any]] = []
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and any(_dotted(t) == "PLUGIN" for t in node.targets)) or (
-            isinstance(node, ast.AnnAssign) and _dotted(node.target) == "PLUGIN" and node.value
+        if (isinstance(node, ast.Assign) and any(dotted(t) == "PLUGIN" for t in node.targets)) or (
+            isinstance(node, ast.AnnAssign) and dotted(node.target) == "PLUGIN" and node.value
         ):
             assert node.value is not None
-            plugin = _literal(node.value, f"{name}: line {node.lineno}: PLUGIN")
+            plugin = literal_value(node.value, f"{name}: line {node.lineno}: PLUGIN")
             if not isinstance(plugin, dict):
                 raise ManifestError(f"{name}: line {node.lineno}: PLUGIN: must be a dict literal")
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -362,7 +377,7 @@ def _op_decorator(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -
     """The literal arguments of the function's ``@op`` decorator; None if it has none."""
     for decorator in function.decorator_list:
         call = decorator if isinstance(decorator, ast.Call) else None
-        if _dotted(call.func if call else decorator) not in ("op", "scopeflow.op"):
+        if dotted(call.func if call else decorator) not in ("op", "scopeflow.op"):
             continue
         where = f"{name}: line {decorator.lineno}: {function.name}: @op"
         if call and call.args:
@@ -371,7 +386,7 @@ def _op_decorator(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -
         for keyword in call.keywords if call else []:
             if keyword.arg not in _OP_ARGUMENTS:
                 raise ManifestError(f"{where}({keyword.arg}=...): unknown argument")
-            arguments[keyword.arg] = _literal(keyword.value, f"{where}({keyword.arg}=...)")
+            arguments[keyword.arg] = literal_value(keyword.value, f"{where}({keyword.arg}=...)")
         return arguments
     return None
 
@@ -387,141 +402,28 @@ def _op(
     positional = args.posonlyargs + args.args
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
     params = list(zip(positional, [*defaults, *args.defaults], strict=True))
-    if is_method and not any(_dotted(d) == "staticmethod" for d in function.decorator_list):
+    if is_method and not any(dotted(d) == "staticmethod" for d in function.decorator_list):
         params = params[1:]
     params += list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
-    overrides = _fragments(arguments.get("inputs"), f"{where}: @op(inputs=...)")
+    overrides = read_fragments(arguments.get("inputs"), f"{where}: @op(inputs=...)")
     for unknown in sorted(set(overrides) - {arg.arg for arg, _ in params}):
         raise ManifestError(f"{where}: @op(inputs=...): {unknown!r} is not a parameter")
     inputs = []
     for arg, default in params:
-        hint = _hint(arg.annotation)
-        value = None if default is None else _literal(default, "", strict=False)
+        hint = read_hint(arg.annotation)
+        value = None if default is None else literal_value(default, "", strict=False)
         inputs.append(
-            _merge(_port(arg.arg, hint, value, default is None and not hint.optional), overrides.get(arg.arg))
+            merge_fragment(
+                make_port(arg.arg, hint, value, default is None and not hint.optional), overrides.get(arg.arg)
+            )
         )
     return {
         "name": function.name,
         "title": arguments.get("title") or _title(function.name),
         "description": arguments.get("description") or ast.get_docstring(function) or "",
         "inputs": inputs,
-        "outputs": _outputs(function.returns, arguments.get("outputs"), f"{where}: @op(outputs=...)"),
+        "outputs": output_ports(function.returns, arguments.get("outputs"), f"{where}: @op(outputs=...)"),
     }
-
-
-def _outputs(returns: ast.expr | None, declared: Any, where: str) -> list[dict[str, Any]]:
-    hints: list[_Hint] | None = None
-    if isinstance(returns, ast.Constant) and returns.value is None:
-        hints = []
-    elif (
-        isinstance(returns, ast.Subscript)
-        and _last(returns.value) in ("tuple", "Tuple")
-        and isinstance(returns.slice, ast.Tuple)
-        and not _is_ellipsis(returns.slice.elts[-1])
-    ):
-        hints = [_hint(element) for element in returns.slice.elts]
-    elif returns is not None:
-        hints = [_hint(returns)]
-    if declared is None:
-        names = ["result"] if hints is None or len(hints) == 1 else [f"result{i}" for i in range(len(hints))]
-    elif isinstance(declared, dict) or (
-        isinstance(declared, list) and all(isinstance(n, str) for n in declared)
-    ):
-        names = list(declared)
-    else:
-        raise ManifestError(f"{where}: must be a list of names or a dict name → schema")
-    hints = hints or [_Hint() for _ in names]  # no annotation, or `-> None` with declared outputs
-    if len(names) != len(hints):
-        raise ManifestError(f"{where}: {len(names)} names for {len(hints)} returned values")
-    fragments = _fragments(declared if isinstance(declared, dict) else None, where)
-    return [
-        _merge(_port(out, hint, None, not hint.optional), fragments.get(out))
-        for out, hint in zip(names, hints, strict=True)
-    ]
-
-
-def _fragments(value: Any, where: str) -> dict[str, dict[str, Any]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, dict | str) for v in value.values()):
-        raise ManifestError(f"{where}: must be a dict of name → JSON-schema dict")
-    return {key: item if isinstance(item, dict) else {"description": item} for key, item in value.items()}
-
-
-def _merge(port: dict[str, Any], fragment: dict[str, Any] | None) -> dict[str, Any]:
-    """Lay a declared fragment over a port derived from a type hint (pydantic checks the types later)."""
-    rest = dict(fragment or {})
-    for key in ("description", "default", "axes", "dtype"):
-        if key in rest:
-            port[key] = rest.pop(key)
-    port["required"] = port["required"] and "default" not in (fragment or {})
-    port["dtype"] = [port["dtype"]] if isinstance(port["dtype"], str) else port["dtype"]
-    port["schema"] = {**port["schema"], **rest}
-    return port
-
-
-@dataclass
-class _Hint:
-    kind: Literal["value", "ndarray", "table"] = "value"
-    schema: dict[str, Any] = field(default_factory=dict)
-    axes: str | None = None
-    dtype: list[str] | None = None
-    optional: bool = False
-
-
-def _port(name: str, hint: _Hint, default: Any, required: bool) -> dict[str, Any]:
-    schema = {"type": "object", "format": hint.kind} if hint.kind != "value" else dict(hint.schema)
-    port = {"name": name, "kind": hint.kind, "schema": schema, "axes": hint.axes, "dtype": hint.dtype}
-    return port | {"description": "", "default": default, "required": required}
-
-
-_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
-_JSON_TYPES |= dict.fromkeys(("list", "List", "Sequence", "tuple", "Tuple", "set", "Set"), "array")
-_JSON_TYPES |= dict.fromkeys(("dict", "Dict", "Mapping"), "object")
-_NDARRAYS = ("Image", "ndarray", "NDArray")
-_DTYPES = {"bool", "float16", "float32", "float64", "complex64", "complex128"}
-_DTYPES |= {f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)}
-
-
-def _hint(node: ast.expr | None) -> _Hint:
-    """Map a type annotation to a port kind and JSON schema (unknown annotations: any value)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a quoted annotation
-        try:
-            node = ast.parse(node.value, mode="eval").body
-        except SyntaxError:
-            return _Hint()
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return _union([node.left, node.right])
-    base, args = node, []
-    if isinstance(node, ast.Subscript):
-        base, args = node.value, node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-    last = _last(base)
-    if last in ("Optional", "Union"):
-        return _union(args + ([ast.Constant(None)] if last == "Optional" else []))
-    if last == "Annotated" and args:
-        return _hint(args[0])
-    if last == "Literal":
-        values = [_literal(arg, "", strict=False) for arg in args]
-        types = {_JSON_TYPES.get(type(value).__name__) for value in values}
-        same_type = len(types) == 1 and None not in types
-        return _Hint(schema={"enum": values} | ({"type": types.pop()} if same_type else {}))
-    if last in _JSON_TYPES:
-        schema: dict[str, Any] = {"type": _JSON_TYPES[last]}
-        if schema["type"] == "array" and args and (len(args) == 1 or _is_ellipsis(args[-1])):
-            schema |= {"items": items} if (items := _hint(args[0]).schema) else {}
-        return _Hint(schema=schema)
-    if last in _NDARRAYS:
-        axes = [arg.value for arg in args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
-        dtypes = [_last(arg) for arg in args if _last(arg) in _DTYPES]
-        return _Hint("ndarray", axes=axes[0] if axes else None, dtype=dtypes or None)
-    return _Hint("table") if last == "Table" else _Hint()
-
-
-def _union(members: list[ast.expr]) -> _Hint:
-    rest = [member for member in members if not (isinstance(member, ast.Constant) and member.value is None)]
-    hint = _hint(rest[0]) if len(rest) == 1 else _Hint()  # a union of several types: any value
-    hint.optional = hint.optional or len(rest) < len(members)
-    return hint
 
 
 # --- small helpers -----------------------------------------------------------------------------------------
@@ -536,31 +438,6 @@ def _parse_python_source(code: str, name: str, line_offset: int = 0) -> ast.Modu
         ) from None
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         raise ManifestError(f"{name}: SyntaxError: {exc or type(exc).__name__}") from None
-
-
-def _literal(node: ast.expr, where: str, *, strict: bool = True) -> Any:
-    """A literal as JSON data (tuples become lists); else an error, or None if not strict."""
-    try:
-        return json.loads(json.dumps(ast.literal_eval(node)))
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        if strict:
-            raise ManifestError(f"{where}: must be a literal of JSON-like data") from None
-        return None
-
-
-def _is_ellipsis(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and node.value is Ellipsis
-
-
-def _dotted(node: ast.expr | None) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    parent = _dotted(node.value) if isinstance(node, ast.Attribute) else None
-    return f"{parent}.{node.attr}" if parent and isinstance(node, ast.Attribute) else None
-
-
-def _last(node: ast.expr | None) -> str:
-    return (_dotted(node) or "").rsplit(".", 1)[-1]
 
 
 def _title(name: str) -> str:
