@@ -13,9 +13,11 @@ from scopeflow.client import connect
 HERE = Path(__file__).parent
 
 
-def last_json(stdout: str) -> dict:
-    """The JSON line a client script printed (clients also log to stdout)."""
-    return json.loads(next(line for line in reversed(stdout.splitlines()) if line.startswith("{")))
+def run_client(*command: str, timeout: float = 300) -> dict:
+    """Run a client script; return the JSON line it printed (clients also log to stdout)."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(next(line for line in reversed(result.stdout.splitlines()) if line.startswith("{")))
 
 
 async def test_manager_service_basics(hub):
@@ -90,14 +92,7 @@ async def test_plugin_ids_are_reserved_for_their_kernels(hub):
 
 def test_unmodified_imjoy_client(hub, imjoy_python):
     """The contract: imjoy_rpc.hypha.connect_to_server, unmodified, in its own environment."""
-    result = subprocess.run(
-        [str(imjoy_python), str(HERE / "imjoy_client.py"), hub.url, hub.token, "full"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = last_json(result.stdout)
+    out = run_client(str(imjoy_python), str(HERE / "imjoy_client.py"), hub.url, hub.token, "full")
     assert out["workspace"] == "default"
     assert "default/workspace-manager:default" in out["services"]
     assert out["echo"] == {"x": [1, 2, 3]}
@@ -114,22 +109,13 @@ def test_unmodified_imjoy_client(hub, imjoy_python):
 
 
 def test_unmodified_imjoy_client_bad_token(hub, imjoy_python):
-    result = subprocess.run(
-        [str(imjoy_python), str(HERE / "imjoy_client.py"), hub.url, hub.token, "bad-token"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = last_json(result.stdout)
+    out = run_client(str(imjoy_python), str(HERE / "imjoy_client.py"), hub.url, hub.token, "bad-token")
     assert "permission_error" in out
 
 
 def test_npm_imjoy_rpc_client(hub, js_client):
     """The browser's client, hyphaWebsocketClient from the npm package, against the same router."""
-    result = subprocess.run([*js_client, hub.url, hub.token], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = last_json(result.stdout)
+    out = run_client(*js_client, hub.url, hub.token)
     assert out["workspace"] == "default"
     assert "default/workspace-manager:default" in out["services"]
     assert out["echo"] == {"a": [1, 2], "s": "x"}
