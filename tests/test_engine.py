@@ -32,12 +32,13 @@ async def test_first_use_starts_the_kernel(hub, server):
     assert zeros.shape == (3, 2) and zeros.dtype == np.uint16
 
 
-async def test_each_plugin_has_its_own_kernel(server):
+async def test_plugins_call_each_other_and_the_imjoy_api(hub, server):
     crasher = await server.get_plugin("crasher")
-    caller = await server.get_plugin("caller")
-    assert await caller.pid_of_crasher() == await crasher.pid()
-    hub_pids = {await crasher.pid()}
-    assert len(hub_pids) == 1
+    caller = await server.get_plugin("caller")  # its setup calls api.showProgress and api.showMessage
+    assert await caller.pid_of_crasher() == await crasher.pid() != hub.process.pid
+    messages = [entry["message"] for entry in hub.json("/api/plugins/caller/logs")["logs"]]
+    assert any("showProgress: 50" in m for m in messages), messages
+    assert any("showMessage: 'caller ready'" in m for m in messages), messages
 
 
 async def test_plugin_error_carries_message_and_traceback(server):

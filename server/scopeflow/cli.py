@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         from .app import Hub
 
         os.makedirs(args.data_dir, exist_ok=True)
+        # jupyter's runtime files (kernel connection files, cookie secret) live with the rest of the state
+        os.environ.setdefault("JUPYTER_RUNTIME_DIR", os.path.join(os.path.abspath(args.data_dir), "runtime"))
         Hub.launch_instance(argv=serve_argv(args))
     else:  # pragma: no cover - argparse rejects unknown commands
         sys.exit(2)
