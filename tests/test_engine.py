@@ -108,6 +108,7 @@ def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
     """--gateway-url: plugin kernels start on a (here: local) Jupyter Kernel Gateway, unchanged."""
     import subprocess
     import sys
+    import urllib.request
 
     from conftest import HUB_PLUGINS, free_port, start_hub, stop_hub
 
@@ -124,6 +125,14 @@ def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
+        deadline = time.monotonic() + 60
+        while True:  # wait until the gateway answers
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and gateway.poll() is None, "the gateway did not start"
+                time.sleep(0.2)
         hub = start_hub(
             tmp_path, "--plugins-dir", str(HUB_PLUGINS), "--gateway-url", f"http://127.0.0.1:{port}"
         )
