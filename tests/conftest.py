@@ -70,7 +70,7 @@ class HubProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def start_hub(tmp: Path, *extra: str, token: str = "test-token-123") -> HubProcess:
+def start_hub(tmp: Path, *extra: str, token: str = "test-token-123", host: str = "127.0.0.1") -> HubProcess:
     port = free_port()
     data_dir = tmp / "data"
     log_path = tmp / "hub.log"
@@ -82,6 +82,8 @@ def start_hub(tmp: Path, *extra: str, token: str = "test-token-123") -> HubProce
             "-m",
             "scopeflow.cli",
             "serve",
+            "--host",
+            host,
             "--port",
             str(port),
             "--no-browser",
@@ -94,7 +96,8 @@ def start_hub(tmp: Path, *extra: str, token: str = "test-token-123") -> HubProce
         env=env,
         cwd=tmp,
     )
-    hub = HubProcess(f"http://127.0.0.1:{port}", token, data_dir, process, log_path)
+    url_host = f"[{host}]" if ":" in host else host
+    hub = HubProcess(f"http://{url_host}:{port}", token, data_dir, process, log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

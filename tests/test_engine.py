@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import numpy as np
@@ -154,3 +155,70 @@ def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
     finally:
         gateway.terminate()
         gateway.wait(20)
+
+
+def test_concurrent_starts_and_stops_leave_one_kernel(hub):
+    """Start/stop/restart requests racing each other never orphan a kernel or lock the plugin out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    actions = ["start", "stop", "start", "restart", "stop", "start"] * 2
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda a: hub.request(f"/api/plugins/caller/{a}", "POST"), actions))
+    final = hub.json("/api/plugins/caller/start", "POST")
+    assert final["state"] == "ready"
+    kernels = {k["id"] for k in hub.json("/api/kernels")}
+    running = {p["status"]["kernel_id"] for p in hub.json("/api/plugins")["plugins"]} - {None}
+    assert kernels == running, "every kernel belongs to a plugin that runs"
+
+
+def test_failed_starts_leave_no_kernels_behind(hub):
+    for _ in range(3):
+        hub.request("/api/plugins/import-error/start", "POST")
+        hub.request("/api/plugins/import-error/stop", "POST")
+    kernels = {k["id"] for k in hub.json("/api/kernels")}
+    running = {p["status"]["kernel_id"] for p in hub.json("/api/plugins")["plugins"]} - {None}
+    assert kernels == running
+
+
+def test_crash_reports_hold_no_secret(hub):
+    status, body = hub.request("/api/plugins/import-error/start", "POST")
+    assert status == 500 and b"this_module_does_not_exist" in body
+    assert hub.token.encode() not in body
+    assert "secret" not in json.dumps(hub.json("/api/plugins/import-error")["status"]).lower()
+    logs = json.dumps(hub.json("/api/plugins/import-error/logs"))
+    assert hub.token not in logs and "plugin_secret" not in logs
+
+
+async def test_a_plugin_id_cannot_be_squatted(hub, server):
+    """A client that took an id before a plugin of that id was installed loses it to the plugin's kernel."""
+    squatter = await connect(hub.url, token=hub.token, client_id="late-plugin", reconnect=False)
+    await squatter.export({"ping": lambda: "squatter"})
+    source = (
+        "from scopeflow import op\n"
+        "PLUGIN = {'id': 'late-plugin', 'name': 'Late plugin'}\n"
+        "@op\n"
+        "def ping() -> str:\n"
+        "    return 'the real plugin'\n"
+    )
+    assert hub.request("/api/plugins", "POST", {"source": source, "filename": "late.py"})[0] == 201
+    plugin = await server.get_plugin("late-plugin")
+    assert await plugin.ping() == "the real plugin"
+    assert hub.request("/api/plugins/late-plugin", "DELETE")[0] == 204
+
+
+def test_hub_on_ipv6_loopback_runs_plugins(tmp_path):
+    from conftest import HUB_PLUGINS, start_hub, stop_hub
+
+    hub6 = start_hub(tmp_path, "--plugins-dir", str(HUB_PLUGINS), host="::1")
+    try:
+
+        async def ping() -> str:
+            client = await connect(hub6.url, token=hub6.token)
+            try:
+                return await (await client.get_plugin("crasher")).ping()
+            finally:
+                await client.disconnect()
+
+        assert asyncio.run(ping()) == "pong"
+    finally:
+        stop_hub(hub6)

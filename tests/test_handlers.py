@@ -181,3 +181,12 @@ async def test_large_and_malformed_frames_keep_the_socket_open(hub):
         pong = await ws.ping()
         await pong  # still connected
     assert hub.request("/api/hub")[0] == 200
+
+
+async def test_refused_connections_do_not_log_the_token(hub):
+    url = hub.url.replace("http", "ws") + f"/ws?client_id=bad/id&token={hub.token}"
+    with pytest.raises(InvalidStatus):
+        async with ws_connect(url):
+            pass
+    leaks = [line for line in hub.log().splitlines() if hub.token in line and "/?token=" not in line]
+    assert leaks == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -413,3 +414,29 @@ def test_hostile_input_is_refused_cleanly() -> None:
         parse_plugin("PLUGIN = {'name': 'n'}\n\x00\n", "n.py")
     with pytest.raises(ManifestError, match=r"^p\.py: "):
         parse_plugin("PLUGIN = " + "(" * 300 + ")" * 300 + "\n", "p.py")
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        ("a.imjoy.html", "<script a" * 200_000),
+        (
+            "b.imjoy.html",
+            '<config lang="json">{"name": "x", "type": "window"}</config>\n<script>\n'
+            "api.export(new A());\nclass A {\n" + "f(\n" * 200_000 + "}\n</script>",
+        ),
+        (
+            "c.imjoy.html",
+            '<config lang="json">{"name": "x", "type": "window"}</config>\n<script>\n'
+            "api.export(new A());\n" + "class A " * 200_000 + "</script>",
+        ),
+        ("d.py", "PLUGIN" + " " * 1_000_000),
+    ],
+)
+def test_pathological_files_parse_in_linear_time(filename, text):
+    import time
+
+    started = time.perf_counter()
+    with contextlib.suppress(ManifestError):
+        parse_plugin(text, filename)
+    assert time.perf_counter() - started < 5, "parsing must not be quadratic in the file size"

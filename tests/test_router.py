@@ -62,7 +62,7 @@ def test_pending_calls_fail_when_callee_disconnects(router):
     r.route("ws1/b", frame({"type": "method", "to": "ws1/a", "method": "s2.resolve"}, {"args": [1]}))
     assert r.routes["ws1/b"].owed == {"s1": "ws1/a"}
     gone: list[str] = []
-    r.on_disconnect.append(gone.append)
+    r.on_disconnect.append(lambda peer_id, peer: gone.append(peer_id))
     r.remove("ws1/b")
     rejects = [m for m, _ in a.frames if m["method"].endswith(".reject")]
     assert [m["method"] for m in rejects] == ["s1.reject"]
@@ -119,3 +119,42 @@ def test_bad_frames_are_dropped(router, data):
     assert a.frames == [] and b.frames == []
     with pytest.raises(FrameError):
         read_main(data)
+
+
+def test_large_result_sent_in_chunks_settles_the_debt(router):
+    r, a, _ = router
+    r.route("ws1/a", frame({"type": "method", "to": "b", "method": "big", "session": "s9"}))
+    assert r.routes["ws1/b"].owed == {"s9": "ws1/a"}
+    inner = frame({"type": "method", "to": "ws1/a", "method": "s9.resolve"}, {"args": [b"x" * 100]})
+    r.route(
+        "ws1/b",
+        frame(
+            {
+                "type": "method",
+                "to": "a",
+                "method": "services.built-in.message_cache.append",
+                "session": "c1",
+            },
+            {"args": ["k9", inner, False]},
+        ),
+    )
+    assert "s9" not in r.routes["ws1/b"].owed
+    r.remove("ws1/b")
+    assert not any(m["method"] == "s9.reject" for m, _ in a.frames)
+
+
+def test_odd_chunk_keys_do_not_break_routing(router):
+    r, _, b = router
+    r.route(
+        "ws1/a",
+        frame(
+            {
+                "type": "method",
+                "to": "b",
+                "method": "services.built-in.message_cache.append",
+                "session": "c1",
+            },
+            {"args": [[1, 2], b"x", False]},
+        ),
+    )
+    assert len(b.frames) == 1

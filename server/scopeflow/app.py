@@ -106,7 +106,6 @@ class Hub(ExtensionApp):
             self.registry,
             self.manager,
             hub_url=self.kernel_hub_url,
-            token=server.identity_provider.token,
             kernel_name=self.kernel_name,
             start_timeout=self.plugin_start_timeout,
         )
@@ -131,8 +130,14 @@ class Hub(ExtensionApp):
 
     def kernel_hub_url(self) -> str:
         """Where plugin kernels connect (read at each start: the port is known once bound)."""
+        if self.hub_url:
+            return str(self.hub_url)
         server = self.server
-        return self.hub_url or f"http://127.0.0.1:{server.port}{server.base_url.rstrip('/')}"
+        host = server.ip if server.ip and server.ip not in ("0.0.0.0", "::", "localhost") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if server.certfile else "http"
+        return f"{scheme}://{host}:{server.port}{server.base_url.rstrip('/')}"
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)

@@ -20,7 +20,8 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
         "--KernelManager.autorestart=False",
         f"--Hub.data_dir={args.data_dir}",
         f"--Hub.allow_remote_access={args.allow_remote_access}",
-        f"--ServerApp.root_dir={args.data_dir}",
+        # jupyter's contents API and the kernels' working directory: a folder of its own in the data dir
+        f"--ServerApp.root_dir={os.path.join(os.path.abspath(args.data_dir), 'files')}",
     ]
     token = args.token if args.token is not None else os.environ.get("SCOPEFLOW_TOKEN")
     if token is not None:
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from .app import Hub
 
-        os.makedirs(args.data_dir, exist_ok=True)
+        os.makedirs(os.path.join(args.data_dir, "files"), exist_ok=True)
         # jupyter's runtime files (kernel connection files, cookie secret) live with the rest of the state
         os.environ.setdefault("JUPYTER_RUNTIME_DIR", os.path.join(os.path.abspath(args.data_dir), "runtime"))
         Hub.launch_instance(argv=serve_argv(args))

@@ -97,7 +97,12 @@ class WebsocketConnection:
     async def emit_message(self, data: bytes) -> None:
         if self._ws is None:
             raise ConnectionError("not connected to the hub")
-        await self._ws.send(data)
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed:
+            if self._closing:  # replies still in flight when the client chose to leave are dropped
+                return
+            raise
 
     async def _listen(self, ws: ClientConnection) -> None:
         try:

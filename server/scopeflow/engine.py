@@ -10,6 +10,7 @@ the next request starts it again. Nothing here lets a plugin take the hub down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -28,10 +29,12 @@ from .registry import Registry
 log = logging.getLogger("scopeflow.engine")
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-BOOTSTRAP = (
-    "import json\n"
+# the spec (hub URL, the kernel's secret, the plugin source) goes in a silent cell of its own, so that no
+# traceback of the bootstrap cell can show it
+SPEC_CELL = "import json as _json\n_scopeflow_spec = _json.loads({spec!r})"
+BOOTSTRAP_CELL = (
     "from scopeflow.kernel import start_plugin as _scopeflow_start\n"
-    "await _scopeflow_start(json.loads({spec!r}))"
+    "await _scopeflow_start(globals().pop('_scopeflow_spec'))"
 )
 
 
@@ -41,7 +44,11 @@ class PluginCrashed(RuntimeError):
 
 @dataclass
 class Plugin:
-    """Runtime state of one plugin: ``stopped`` → ``starting`` → ``ready`` | ``crashed``."""
+    """Runtime state of one plugin: ``stopped`` → ``starting`` → ``ready`` | ``crashed``.
+
+    Every launch and every stop takes a new ``generation``; events that belong to an older one (a late
+    disconnect, a start-up that finished after a stop) are ignored. ``lock`` orders launches and stops.
+    """
 
     id: str
     state: str = "stopped"
@@ -50,11 +57,15 @@ class Plugin:
     logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
     started_at: float | None = None
     startup_seconds: float | None = None
+    generation: int = 0
+    secret: str | None = None  # the current launch's kernel connects with it
+    connected: bool = False  # the current launch's kernel holds the plugin's route
     ready: asyncio.Future[None] | None = None
     task: asyncio.Task[None] | None = None
     client: Any = None
     reader: asyncio.Task[None] | None = None
-    stopping: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shutdowns: set[asyncio.Future[None]] = field(default_factory=set)  # its kernels being shut down
 
     def status(self) -> dict[str, Any]:
         return {
@@ -76,7 +87,6 @@ class Engine:
         manager: Manager,
         *,
         hub_url: Callable[[], str],
-        token: str,
         kernel_name: str = "python3",
         start_timeout: float = 120,
     ) -> None:
@@ -84,27 +94,38 @@ class Engine:
         self.registry = registry
         self.manager = manager
         self.hub_url = hub_url
-        self.token = token
         self.kernel_name = kernel_name
         self.start_timeout = start_timeout
         self.plugins: dict[str, Plugin] = {}
-        self._secrets: dict[str, str] = {}  # plugin id → secret its current kernel connects with
+        self._shutdowns: set[asyncio.Future[None]] = set()
         manager.engine = self
-        manager.add_listener(self._on_client)
+        manager.router.on_disconnect.append(self._peer_gone)
 
     # -- queries ----------------------------------------------------------------------------------------
-    def knows(self, plugin_id: str) -> bool:
-        try:
-            return self.registry.get(plugin_id).lang == "python"
-        except KeyError:
-            return False
+    def knows(self, plugin_id: str, rescan: bool = False) -> bool:
+        """A Python plugin of the registry, as last scanned (``rescan`` looks for new files first)."""
+        manifest = self.registry.known(plugin_id)
+        if manifest is None and rescan:
+            self.registry.scan()
+            manifest = self.registry.known(plugin_id)
+        return manifest is not None and manifest.lang == "python"
 
-    def may_connect(self, client_id: str, secret: str | None) -> bool:
-        """A plugin's id is reserved for the kernel the engine started for it."""
-        if not self.knows(client_id):
-            return True
-        expected = self._secrets.get(client_id)
-        return bool(expected and secret and secrets.compare_digest(expected, secret))
+    def admit(self, client_id: str, secret: str | None) -> int | None:
+        """The launch generation whose kernel this is, or None: a plugin id is reserved for its kernel."""
+        plugin = self.plugins.get(client_id)
+        if plugin is None or plugin.secret is None or not secret:
+            return None
+        return plugin.generation if secrets.compare_digest(plugin.secret, secret) else None
+
+    def kernel_connected(self, plugin_id: str, generation: int) -> None:
+        plugin = self.plugins.get(plugin_id)
+        if plugin is not None and plugin.generation == generation:
+            plugin.connected = True
+
+    def serves(self, plugin_id: str) -> bool:
+        """The plugin's id is held by the kernel of its current launch (and not by an impostor)."""
+        plugin = self.plugins.get(plugin_id)
+        return plugin is not None and plugin.connected
 
     def plugin(self, plugin_id: str) -> Plugin:
         if plugin_id not in self.plugins:
@@ -112,7 +133,8 @@ class Engine:
         return self.plugins[plugin_id]
 
     def status(self, plugin_id: str) -> dict[str, Any]:
-        return self.plugin(plugin_id).status()
+        plugin = self.plugins.get(plugin_id)
+        return plugin.status() if plugin else Plugin(plugin_id).status()
 
     def record_log(self, plugin_id: str, level: str, message: str) -> None:
         if plugin_id in self.plugins:
@@ -120,18 +142,20 @@ class Engine:
 
     # -- lifecycle --------------------------------------------------------------------------------------
     async def ensure_started(self, plugin_id: str) -> None:
-        """Start the plugin unless it is ready; wait until it is ready or has crashed."""
+        """Start the plugin unless it is ready or starting; wait until it is ready or has crashed."""
         plugin = self.plugin(plugin_id)
-        if plugin.state != "starting" and not (plugin.state == "ready" and plugin.kernel_id):
-            self._launch(plugin)
+        async with plugin.lock:  # a stop in progress finishes first
+            if plugin.state not in ("ready", "starting"):
+                self._launch(plugin)
         if plugin.state == "ready":
             return
-        assert plugin.ready is not None
+        generation, ready = plugin.generation, plugin.ready
+        assert ready is not None
         try:
-            await asyncio.wait_for(asyncio.shield(plugin.ready), self.start_timeout)
+            await asyncio.wait_for(asyncio.shield(ready), self.start_timeout)
         except TimeoutError:
-            await self._crash(plugin, f"the plugin did not become ready within {self.start_timeout:.0f} s")
-            raise PluginCrashed(plugin.error) from None
+            await self._crash(plugin, generation, f"not ready within {self.start_timeout:.0f} s")
+            raise PluginCrashed(f"{plugin_id} crashed: {plugin.error}") from None
 
     async def restart(self, plugin_id: str) -> None:
         await self.stop(plugin_id)
@@ -139,18 +163,23 @@ class Engine:
 
     async def stop(self, plugin_id: str) -> None:
         plugin = self.plugin(plugin_id)
-        plugin.stopping = True
-        try:
-            if plugin.task and not plugin.task.done():
-                plugin.task.cancel()
+        async with plugin.lock:
+            self._end_launch(plugin)
+            task = plugin.task
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
             await self._shutdown_kernel(plugin)
+            if plugin.shutdowns:  # "stopped" means its kernels are gone
+                await asyncio.gather(*plugin.shutdowns, return_exceptions=True)
             self._fail_ready(plugin, PluginCrashed(f"{plugin_id} was stopped"))
-            plugin.state = "stopped"
-        finally:
-            plugin.stopping = False
+            plugin.state, plugin.error = "stopped", None
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self.stop(p) for p in list(self.plugins)), return_exceptions=True)
+        if self._shutdowns:
+            await asyncio.gather(*self._shutdowns, return_exceptions=True)
 
     def _launch(self, plugin: Plugin) -> None:
         manifest = self.registry.get(plugin.id)
@@ -158,16 +187,28 @@ class Engine:
             raise PluginCrashed(
                 f"{plugin.id} is a {manifest.type} plugin: it runs in the browser, not a kernel"
             )
-        plugin.state = "starting"
-        plugin.error = None
+        self._end_launch(plugin)
+        plugin.secret = secrets.token_urlsafe(24)
+        plugin.state, plugin.error = "starting", None
         plugin.started_at = time.monotonic()
         plugin.ready = asyncio.get_running_loop().create_future()
         plugin.ready.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
-        plugin.task = asyncio.ensure_future(self._run(plugin, manifest))
+        plugin.task = asyncio.ensure_future(self._run(plugin, manifest, plugin.generation))
 
-    async def _run(self, plugin: Plugin, manifest: Any) -> None:
+    @staticmethod
+    def _end_launch(plugin: Plugin) -> None:
+        """Make every event of the current launch stale."""
+        plugin.generation += 1
+        plugin.secret, plugin.connected = None, False
+
+    async def _run(self, plugin: Plugin, manifest: Any, generation: int) -> None:
         try:
-            kernel_id = await self.kernel_manager.start_kernel(kernel_name=self.kernel_name)
+            start = asyncio.ensure_future(self.kernel_manager.start_kernel(kernel_name=self.kernel_name))
+            try:
+                kernel_id = await asyncio.shield(start)  # a kernel being started is never abandoned
+            except asyncio.CancelledError:
+                start.add_done_callback(self._discard_started_kernel)
+                raise
             plugin.kernel_id = kernel_id
             kernel = self.kernel_manager.get_kernel(kernel_id)
             client = plugin.client = kernel.client()
@@ -178,23 +219,27 @@ class Engine:
             plugin.reader = asyncio.ensure_future(self._read_output(plugin, client))
             spec = {
                 "server_url": self.hub_url(),
-                "token": self.token,
+                "secret": plugin.secret,
                 "plugin_id": plugin.id,
                 "name": manifest.name,
                 "format": manifest.format,
                 "filename": manifest.path or f"{plugin.id}.py",
                 "source": python_code(self.registry.source(plugin.id), manifest.path or manifest.id),
                 "requirements": list(manifest.requirements),
-                "secret": self._secrets.setdefault(plugin.id, secrets.token_urlsafe(24)),
             }
-            code = BOOTSTRAP.format(spec=json.dumps(spec))
-            msg_id = client.execute(code, store_history=False, allow_stdin=False)
+            client.execute(SPEC_CELL.format(spec=json.dumps(spec)), silent=True, store_history=False)
+            msg_id = client.execute(BOOTSTRAP_CELL, store_history=False, allow_stdin=False)
             reply = await self._await_reply(client, kernel, msg_id)
             content = reply["content"]
             if content.get("status") != "ok":
                 trace = ANSI.sub("", "\n".join(content.get("traceback") or []))
                 message = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
-                await self._crash(plugin, f"{message}\n{trace}".strip())
+                await self._crash(plugin, generation, f"{message}\n{trace}".strip())
+                return
+            if not self.manager.has_service(plugin.id, "default"):
+                await self._crash(plugin, generation, "the plugin did not register its service with the hub")
+                return
+            if plugin.generation != generation:
                 return
             plugin.state = "ready"
             plugin.startup_seconds = time.monotonic() - (plugin.started_at or time.monotonic())
@@ -205,7 +250,7 @@ class Engine:
             raise
         except Exception as exc:
             log.exception("could not start %s", plugin.id)
-            await self._crash(plugin, f"{type(exc).__name__}: {exc}")
+            await self._crash(plugin, generation, f"{type(exc).__name__}: {exc}")
 
     async def _await_reply(self, client: Any, kernel: Any, msg_id: str) -> dict[str, Any]:
         """The bootstrap's execute reply; fails fast if the kernel process dies meanwhile."""
@@ -235,26 +280,34 @@ class Engine:
             elif kind == "error":
                 self.record_log(plugin.id, "error", ANSI.sub("", "\n".join(content.get("traceback") or [])))
 
-    async def _on_client(self, client: str, event: str) -> None:
-        plugin_id = client.split("/", 1)[-1]
-        plugin = self.plugins.get(plugin_id)
-        if plugin is None or event != "gone" or plugin.stopping:
+    def _peer_gone(self, peer_id: str, peer: Any) -> None:
+        """A connection closed: if it was the current kernel of a plugin, that plugin has crashed."""
+        plugin = self.plugins.get(peer_id.split("/", 1)[-1])
+        generation = getattr(peer, "generation", None)
+        if plugin is None or generation != plugin.generation:
             return
+        plugin.connected = False
         if plugin.state in ("ready", "starting"):
-            await self._crash(plugin, "the plugin's kernel died or lost its connection to the hub")
+            message = "the plugin's kernel died or lost its connection to the hub"
+            task = asyncio.ensure_future(self._crash(plugin, generation, message))
+            self._shutdowns.add(task)
+            task.add_done_callback(self._shutdowns.discard)
 
-    async def _crash(self, plugin: Plugin, error: str) -> None:
+    async def _crash(self, plugin: Plugin, generation: int, error: str) -> None:
+        if plugin.generation != generation:
+            return  # that launch is over already
         recent = [e["message"] for e in plugin.logs if e["level"] == "error"][-20:]
         if recent and "\n".join(recent) not in error:
             error = error + "\n\nlast output:\n" + "\n".join(recent)
+        secret = plugin.secret
+        self._end_launch(plugin)
         plugin.state = "crashed"
-        plugin.error = error
+        plugin.error = error.replace(secret, "[secret]") if secret else error
         log.warning("plugin %s crashed: %s", plugin.id, error.splitlines()[0] if error else "")
-        self._fail_ready(plugin, PluginCrashed(f"{plugin.id} crashed: {error}"))
+        self._fail_ready(plugin, PluginCrashed(f"{plugin.id} crashed: {plugin.error}"))
         if plugin.task and not plugin.task.done() and plugin.task is not asyncio.current_task():
             plugin.task.cancel()
         await self._shutdown_kernel(plugin)
-        plugin.state = "crashed"
 
     @staticmethod
     def _fail_ready(plugin: Plugin, error: Exception) -> None:
@@ -262,16 +315,33 @@ class Engine:
             plugin.ready.set_exception(error)
 
     async def _shutdown_kernel(self, plugin: Plugin) -> None:
+        """Shut the plugin's kernel down; cancelling the caller never interrupts the shutdown itself."""
         kernel_id, plugin.kernel_id = plugin.kernel_id, None
-        self._secrets.pop(plugin.id, None)
         if plugin.reader is not None:
             plugin.reader.cancel()
             plugin.reader = None
         if plugin.client is not None:
             plugin.client.stop_channels()
             plugin.client = None
-        if kernel_id and kernel_id in self.kernel_manager:
-            try:
-                await self.kernel_manager.shutdown_kernel(kernel_id, now=True)
-            except Exception:
-                log.exception("could not shut down the kernel of %s", plugin.id)
+        if kernel_id:
+            await asyncio.shield(self._spawn_shutdown(kernel_id, plugin))
+
+    def _spawn_shutdown(self, kernel_id: str, plugin: Plugin | None = None) -> asyncio.Future[None]:
+        async def shutdown() -> None:
+            if kernel_id in self.kernel_manager:
+                try:
+                    await self.kernel_manager.shutdown_kernel(kernel_id, now=True)
+                except Exception:
+                    log.exception("could not shut down kernel %s", kernel_id)
+
+        task = asyncio.ensure_future(shutdown())
+        for tasks in (self._shutdowns, plugin.shutdowns if plugin else None):
+            if tasks is not None:
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        return task
+
+    def _discard_started_kernel(self, start: asyncio.Future[str]) -> None:
+        """A kernel whose launch was stopped while it was starting: shut it down once it is up."""
+        if not start.cancelled() and start.exception() is None:
+            self._spawn_shutdown(start.result())

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticated
+from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
@@ -21,24 +21,43 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from .engine import PluginCrashed
 from .manifest import ManifestError
 
-CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s]*")
 PLUGIN_ID = r"(?P<plugin_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
 
 
 class HubMixin:
-    """Access to the hub's parts from a handler."""
+    """Access to the hub's parts from a handler; secrets in URLs never reach the log."""
 
     settings: dict[str, Any]
+    request: Any
 
     @property
     def hub(self) -> Any:
         return self.settings["scopeflow_hub"]
 
+    def _request_summary(self) -> str:
+        uri = SECRET_PARAMS.sub(r"\1=[secret]", self.request.uri or "")
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
+    def manifest_or_404(self, plugin_id: str) -> Any:
+        try:
+            return self.hub.registry.get(plugin_id)
+        except KeyError:
+            raise web.HTTPError(404, f"no plugin {plugin_id}") from None
+
 
 class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
-    """``/ws``: one imjoy-rpc client; binary frames go to the router."""
+    """``/ws``: one imjoy-rpc client; binary frames go to the router.
+
+    A client needs the token, except a plugin kernel, which connects with the secret of its launch instead
+    (kernels, possibly on other hosts behind a gateway, never hold the hub's token). A plugin's id is
+    reserved for its kernel, which takes over the id from whoever holds it.
+    """
 
     peer_id: str | None = None
+    generation: int | None = None  # the plugin launch this kernel belongs to
+    takes_over = False
 
     def set_default_headers(self) -> None:
         """No JupyterHandler headers on a websocket."""
@@ -46,36 +65,49 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     def get_compression_options(self) -> None:
         return None  # permessage-deflate off: it costs far more than it saves on array traffic
 
-    @ws_authenticated
+    @allow_unauthenticated  # checked below: the token, or a plugin kernel's secret
     async def get(self, *args: Any, **kwargs: Any) -> None:
         client_id = self.get_argument("client_id", "")
-        if not CLIENT_ID.match(client_id) or client_id == "workspace-manager":
+        if not CLIENT_ID.fullmatch(client_id) or client_id == "workspace-manager":
             raise web.HTTPError(403, "client_id must be 1-128 letters, digits, '.', '_' or '-'")
         workspace = self.get_argument("workspace", None)
         if workspace not in (None, "", self.hub.router.workspace):
             raise web.HTTPError(403, f"this hub has one workspace: {self.hub.router.workspace}")
-        if not self.hub.engine.may_connect(client_id, self.get_argument("plugin_secret", None)):
-            raise web.HTTPError(403, f"{client_id} is a plugin id: only its kernel may connect as it")
-        peer_id = self.hub.router.absolute(client_id)
-        existing = self.hub.router.routes.get(peer_id)
-        if existing is not None:
-            if not self.hub.manager.check_reconnection(
-                self.get_argument("reconnection_token", None), client_id
-            ):
+        if self.hub.engine.knows(client_id):
+            self.generation = self.hub.engine.admit(client_id, self.get_argument("plugin_secret", None))
+            if self.generation is None:
+                raise web.HTTPError(403, f"{client_id} is a plugin id: only its kernel may connect as it")
+            self.takes_over = True
+        elif self.current_user is None:
+            raise web.HTTPError(403, "a valid token is required")
+        elif self.hub.router.absolute(client_id) in self.hub.router.routes:
+            token = self.get_argument("reconnection_token", None)
+            if not self.hub.manager.check_reconnection(token, client_id):
                 raise web.HTTPError(403, f"client id {client_id} is already connected")
-            self.hub.router.remove(peer_id, "reconnected")
-            if isinstance(existing.peer, RouterSocket):
-                existing.peer.close(4000, "replaced by a new connection")
+            self.takes_over = True
         self.client_id = client_id
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
         self.set_nodelay(True)  # small RPC frames must not wait for Nagle's algorithm (~40 ms)
-        self.peer_id = self.hub.router.add(self.client_id, self)
+        router = self.hub.router
+        existing = router.routes.get(router.absolute(self.client_id))
+        if existing is not None:
+            if not self.takes_over:  # another connection won a race for the same id
+                self.close(4003, f"client id {self.client_id} is already connected")
+                return
+            if isinstance(existing.peer, RouterSocket):
+                existing.peer.close(4000, "replaced by a new connection")
+        self.peer_id = router.add(self.client_id, self)
+        if self.generation is not None:
+            self.hub.engine.kernel_connected(self.client_id, self.generation)
 
     def on_message(self, message: str | bytes) -> None:
-        if isinstance(message, str) or self.peer_id is None:
+        route = self.hub.router.routes.get(self.peer_id) if self.peer_id else None
+        if route is None or route.peer is not self:
+            return  # this connection no longer holds its id
+        if isinstance(message, str):
             self.log.warning("ignored a text frame from %s: imjoy-rpc frames are binary", self.client_id)
             return
         self.hub.router.route(self.peer_id, message)
@@ -122,15 +154,9 @@ class PluginsHandler(HubMixin, APIHandler):
 class PluginHandler(HubMixin, APIHandler):
     """``GET /api/plugins/ID``: manifest, status, source; ``DELETE`` removes an installed plugin."""
 
-    def _manifest(self, plugin_id: str) -> Any:
-        try:
-            return self.hub.registry.get(plugin_id)
-        except KeyError:
-            raise web.HTTPError(404, f"no plugin {plugin_id}") from None
-
     @web.authenticated
     def get(self, plugin_id: str) -> None:
-        manifest = self._manifest(plugin_id)
+        manifest = self.manifest_or_404(plugin_id)
         data = manifest.model_dump(mode="json", by_alias=True)
         data["status"] = self.hub.engine.status(plugin_id)
         data["source"] = self.hub.registry.source(plugin_id)
@@ -138,7 +164,7 @@ class PluginHandler(HubMixin, APIHandler):
 
     @web.authenticated
     async def delete(self, plugin_id: str) -> None:
-        self._manifest(plugin_id)
+        self.manifest_or_404(plugin_id)
         try:
             await self.hub.engine.stop(plugin_id)
             self.hub.registry.remove(plugin_id)
@@ -153,10 +179,7 @@ class PluginActionHandler(HubMixin, APIHandler):
 
     @web.authenticated
     async def post(self, plugin_id: str, action: str) -> None:
-        try:
-            self.hub.registry.get(plugin_id)
-        except KeyError:
-            raise web.HTTPError(404, f"no plugin {plugin_id}") from None
+        self.manifest_or_404(plugin_id)
         try:
             if action == "start":
                 await self.hub.engine.ensure_started(plugin_id)
@@ -176,6 +199,7 @@ class PluginLogsHandler(HubMixin, APIHandler):
 
     @web.authenticated
     def get(self, plugin_id: str) -> None:
+        self.manifest_or_404(plugin_id)
         self.finish(json.dumps({"logs": list(self.hub.engine.plugin(plugin_id).logs)}))
 
 

@@ -81,7 +81,7 @@ async def start_plugin(spec: dict[str, Any]) -> None:
         print(f"warning: requirements not installed in this kernel: {', '.join(missing)}", file=sys.stderr)
     server = await connect(
         spec["server_url"],
-        token=spec["token"],
+        token=None,  # a kernel connects with its launch's secret, never with the hub's token
         client_id=plugin_id,
         name=spec.get("name") or plugin_id,
         method_timeout=spec.get("method_timeout", 600),

@@ -9,12 +9,11 @@ when one is attached, and are logged otherwise, never blocking a plugin.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +42,9 @@ UI_CALLS = (
 class PluginStarter(Protocol):
     """What the manager needs from the engine."""
 
-    def knows(self, plugin_id: str) -> bool: ...
+    def knows(self, plugin_id: str, rescan: bool = False) -> bool: ...
+
+    def serves(self, plugin_id: str) -> bool: ...
 
     async def ensure_started(self, plugin_id: str) -> None: ...
 
@@ -61,6 +62,10 @@ class _ManagerPeer:
             self._manager.rpc._on_message(data)
         except Exception as exc:  # a malformed payload must not reach the sender's socket handler
             log.warning("workspace-manager dropped a message it could not decode: %s", exc)
+
+    def discard_chunks(self, key: str) -> None:
+        """The sender of a chunked message went away before finishing it."""
+        self._manager.rpc._object_store.get("message_cache", {}).pop(key, None)
 
 
 class _ManagerConnection:
@@ -110,10 +115,7 @@ class Manager:
         self.config_dir = config_dir
         self.engine: PluginStarter | None = None
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
-        self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # token → (client id, expiry)
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._listeners: list[Callable[[str, str], Awaitable[None] | None]] = []
-        self._tasks: set[asyncio.Future[None]] = set()
+        self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # client id → (its latest token, expiry)
         router.on_disconnect.append(self._client_gone)
         self.rpc.add_service(self._service(), overwrite=True)
 
@@ -152,9 +154,10 @@ class Manager:
 
     def get_connection_info(self, context: Any = None) -> dict[str, Any]:
         caller = context["from"]
-        token = secrets.token_urlsafe(24)
-        self._expire_tokens()
-        self.reconnection_tokens[token] = (caller, time.time() + RECONNECTION_EXPIRES_IN)
+        token, now = secrets.token_urlsafe(24), time.time()
+        for client in [c for c, (_, expiry) in self.reconnection_tokens.items() if expiry < now]:
+            del self.reconnection_tokens[client]
+        self.reconnection_tokens[caller] = (token, now + RECONNECTION_EXPIRES_IN)
         return {
             "workspace": self.workspace,
             "client_id": caller,
@@ -165,14 +168,14 @@ class Manager:
         }
 
     def check_reconnection(self, token: str | None, client_id: str) -> bool:
-        self._expire_tokens()
-        entry = self.reconnection_tokens.get(token or "")
-        return entry is not None and entry[0] == self.router.absolute(client_id)
-
-    def _expire_tokens(self) -> None:
-        now = time.time()
-        for token in [t for t, (_, expiry) in self.reconnection_tokens.items() if expiry < now]:
-            del self.reconnection_tokens[token]
+        """May this connection take over ``client_id``? Only with the token the client was last given."""
+        entry = self.reconnection_tokens.get(self.router.absolute(client_id))
+        return (
+            bool(token)
+            and entry is not None
+            and entry[1] > time.time()
+            and secrets.compare_digest(entry[0], str(token))
+        )
 
     def update_client_info(self, info: dict[str, Any], context: Any = None) -> None:
         caller = context["from"]
@@ -183,8 +186,6 @@ class Manager:
                 continue
             services.append(self._service_info(caller, local_id, svc))
         self.clients[caller] = {"id": caller, "services": services}
-        self._wake(caller)
-        self._notify(caller, "updated")
 
     def register_service(self, service: dict[str, Any], overwrite: bool = True, context: Any = None) -> dict:
         """Record a service the caller provides itself (announced, not hosted: it lives in the caller)."""
@@ -196,7 +197,6 @@ class Manager:
             raise KeyError(f"service already registered: {caller}:{local_id}")
         info = self._service_info(caller, local_id, service)
         entry["services"] = [*existing, info]
-        self._wake(caller)
         return info
 
     def unregister_service(self, service_id: str, context: Any = None) -> None:
@@ -240,9 +240,16 @@ class Manager:
         if client == self.peer_id:
             return self.rpc.get_local_service(local_id, {"to": self.peer_id, "from": context["from"]})
         plugin_id = client.split("/", 1)[1]
-        if not self._has_service(client, local_id) and self.engine and self.engine.knows(plugin_id):
-            await self.engine.ensure_started(plugin_id)
-        if not self._has_service(client, local_id):
+        engine = self.engine
+        served = self.has_service(client, local_id)
+        # a plugin's id is served only by the kernel the engine started for it, never by an impostor
+        if (
+            engine is not None
+            and engine.knows(plugin_id, rescan=not served)
+            and not (served and engine.serves(plugin_id))
+        ):
+            await engine.ensure_started(plugin_id)
+        if not self.has_service(client, local_id):
             raise KeyError(f"Service not found: {query}")
         return await self.rpc.get_remote_service(f"{client}:{local_id}")
 
@@ -321,7 +328,8 @@ class Manager:
             "config": dict(svc.get("config") or {}),
         }
 
-    def _has_service(self, client: str, local_id: str) -> bool:
+    def has_service(self, client_id: str, local_id: str) -> bool:
+        client = self.router.absolute(client_id)
         entry = self.clients.get(client)
         return entry is not None and any(s["id"] == f"{client}:{local_id}" for s in entry["services"])
 
@@ -331,42 +339,5 @@ class Manager:
                 return client
         return None
 
-    async def wait_for_service(self, client_id: str, local_id: str = "default", timeout: float = 60) -> None:
-        client = self.router.absolute(client_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self._has_service(client, local_id):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"{client_id} did not register service {local_id} in {timeout:.0f} s")
-            future: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(client, []).append(future)
-            try:
-                await asyncio.wait_for(future, remaining)
-            except TimeoutError:
-                continue
-
-    def _wake(self, client: str) -> None:
-        for future in self._waiters.pop(client, []):
-            if not future.done():
-                future.set_result(None)
-
-    def add_listener(self, listener: Callable[[str, str], Awaitable[None] | None]) -> None:
-        """``listener(client_id, event)`` with event ``updated`` or ``gone``."""
-        self._listeners.append(listener)
-
-    def _notify(self, client: str, event: str) -> None:
-        for listener in self._listeners:
-            try:
-                result = listener(client, event)
-                if asyncio.iscoroutine(result):
-                    task = asyncio.ensure_future(result)
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-            except Exception:
-                log.exception("listener failed")
-
-    def _client_gone(self, client: str) -> None:
+    def _client_gone(self, client: str, peer: object) -> None:
         self.clients.pop(client, None)
-        self._wake(client)
-        self._notify(client, "gone")

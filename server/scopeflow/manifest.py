@@ -172,7 +172,9 @@ def parse_plugin(
         raise ManifestError(f"{name}: {'.'.join(section + loc)}: {error['msg']}") from None
 
 
-_PY_DECLARATION = re.compile(r"^(?:PLUGIN\s*(?::[^=\n]*)?=\s*\{|@(?:scopeflow\.)?op\b)", re.M)
+_PY_DECLARATION = re.compile(
+    r"^(?:PLUGIN[ \t]{0,80}(?::[^=\n]{0,500})?=\s{0,80}\{|@(?:scopeflow\.)?op\b)", re.M
+)
 
 
 def python_code(source: str, filename: str) -> str:
@@ -201,11 +203,12 @@ def is_plugin_file(path: str | Path) -> bool:
     return "<config" in text if lower.endswith(".html") else bool(_PY_DECLARATION.search(text))
 
 
+# Every pattern below bounds its repetitions, so that no input makes a search quadratic.
 # --- ImJoy .imjoy.html -------------------------------------------------------------------------------------
 
 _TAGS = "config|script|docs|window|style|attachment"
-_OPEN = re.compile(rf"<({_TAGS})\b([^>]*)>", re.I)
-_OPEN_AT_LINE_START = re.compile(rf"^[ \t]*<(?:{_TAGS})\b[^>]*>", re.I | re.M)
+_OPEN = re.compile(rf"<({_TAGS})\b([^<>]{{0,2000}})>", re.I)
+_OPEN_AT_LINE_START = re.compile(rf"^[ \t]{{0,200}}<(?:{_TAGS})\b[^<>]{{0,2000}}>", re.I | re.M)
 _ATTR = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
 
@@ -301,15 +304,18 @@ def _imjoy_python_ops(script: _Block, name: str) -> list[dict[str, Any]]:
     return []
 
 
-_JS_EXPORT = re.compile(r"api\.export\(\s*new\s+([A-Za-z_$][\w$]*)")
-_JS_METHOD = re.compile(r"^[ \t]*(?:async\s+)?([A-Za-z_$][\w$]*)\s*\(([^)]*)\)\s*\{", re.M)
+_JS_EXPORT = re.compile(r"api\.export\(\s{0,80}new\s{1,80}([A-Za-z_$][\w$]{0,200})")
+_JS_METHOD = re.compile(
+    r"^[ \t]{0,200}(?:async\s{1,80})?([A-Za-z_$][\w$]{0,200})\s{0,80}\(([^(){};]{0,1000})\)\s{0,80}\{", re.M
+)
 _JS_NOT_OPS = {"constructor", "setup", "if", "for", "while", "switch", "catch", "function", "with", "return"}
 
 
 def _javascript_ops(code: str) -> list[dict[str, Any]]:
     """Best effort: methods of the class exported by ``api.export(new X())``; braces in strings confuse it."""
     exported = _JS_EXPORT.search(code)
-    cls = exported and re.search(rf"\bclass\s+{re.escape(exported.group(1))}\b[^{{]*\{{", code)
+    name = re.escape(exported.group(1)) if exported else ""
+    cls = exported and re.search(rf"\bclass\s{{1,80}}{name}\b[^{{]{{0,1000}}\{{", code)
     ops: list[dict[str, Any]] = []
     depth, pos = 0, cls.end() if cls else len(code)
     for method in _JS_METHOD.finditer(code, pos):

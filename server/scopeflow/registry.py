@@ -80,6 +80,10 @@ class Registry:
         """All plugins, sorted by id."""
         return [self._plugins[plugin_id] for plugin_id in sorted(self._plugins)]
 
+    def known(self, plugin_id: str) -> PluginManifest | None:
+        """The plugin's manifest as of the last scan, or None (never rescans: cheap for every lookup)."""
+        return self._plugins.get(plugin_id)
+
     def get(self, plugin_id: str) -> PluginManifest:
         """The plugin's manifest; rescans once if the id is unknown, then raises :class:`KeyError`."""
         if plugin_id not in self._plugins:

@@ -60,7 +60,7 @@ class Route:
     peer: Peer
     # calls this peer has yet to answer: session → caller id
     owed: dict[str, str] = field(default_factory=dict)
-    # chunked messages this peer is sending: (target, key) → first chunk seen
+    # chunked messages this peer is sending, as (target, key), once their first chunk has passed
     chunking: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -70,14 +70,17 @@ class Router:
     def __init__(self, workspace: str) -> None:
         self.workspace = workspace
         self.routes: dict[str, Route] = {}
-        self.on_disconnect: list[Callable[[str], None]] = []
-        self.frames = 0
+        # called with (peer id, peer) when a peer goes
+        self.on_disconnect: list[Callable[[str, Peer], None]] = []
 
     def absolute(self, client_id: str) -> str:
         return client_id if "/" in client_id else f"{self.workspace}/{client_id}"
 
     def add(self, client_id: str, peer: Peer) -> str:
+        """Route ``client_id`` to ``peer``; a peer that held the id is removed first (its debts rejected)."""
         peer_id = self.absolute(client_id)
+        if peer_id in self.routes:
+            self.remove(peer_id, "was replaced by a new connection")
         self.routes[peer_id] = Route(peer)
         return peer_id
 
@@ -90,9 +93,14 @@ class Router:
         for other in self.routes.values():
             for session in [s for s, c in other.owed.items() if c == peer_id]:
                 del other.owed[session]
+        for target, key in route.chunking:  # half-sent messages: the receiver may drop what it holds
+            receiver = self.routes.get(target)
+            discard = getattr(receiver.peer, "discard_chunks", None) if receiver else None
+            if discard is not None:
+                discard(key)
         for callback in self.on_disconnect:
             try:
-                callback(peer_id)
+                callback(peer_id, route.peer)
             except Exception:
                 log.exception("disconnect callback failed for %s", peer_id)
 
@@ -103,7 +111,6 @@ class Router:
         except FrameError as exc:
             log.warning("dropped a frame from %s: %s", sender, exc)
             return
-        self.frames += 1
         target = self.absolute(main["to"])
         main["to"] = target
         main["from"] = sender
@@ -122,8 +129,11 @@ class Router:
                 route.owed[session] = sender
             else:
                 self._settle(sender, target, method)
-            if method.endswith(APPEND) or method.endswith(PROCESS):
-                self._track_chunks(sender, target, method, data[start:])
+            if method.endswith((APPEND, PROCESS)):
+                try:
+                    self._track_chunks(sender, target, method, data[start:])
+                except Exception as exc:  # bookkeeping only: never stops a frame
+                    log.debug("could not read a chunk header from %s: %s", sender, exc)
         route.peer.send(msgpack.packb(main) + data[start:])
 
     def _settle(self, sender: str, target: str, method: str) -> None:
@@ -139,10 +149,9 @@ class Router:
         sender_route = self.routes.get(sender)
         if sender_route is None or not payload:
             return
-        try:
-            args = msgpack.unpackb(payload, strict_map_key=False).get("args") or []
-            key = args[0]
-        except Exception:
+        args = msgpack.unpackb(payload, strict_map_key=False).get("args") or []
+        key = args[0] if args and isinstance(args[0], str) else None
+        if key is None:
             return
         if method.endswith(PROCESS):
             sender_route.chunking.discard((target, key))
@@ -154,9 +163,11 @@ class Router:
             inner, _ = read_main(args[1])
         except FrameError:
             return
-        inner_session = inner.get("session")
+        inner_session, inner_method = inner.get("session"), inner.get("method")
         if isinstance(inner_session, str) and target in self.routes:
             self.routes[target].owed[inner_session] = sender
+        elif isinstance(inner_method, str):  # a large result: the chunked message is a resolve
+            self._settle(sender, target, inner_method)
 
     def _reject(self, caller: str, callee: str, session: str, message: str) -> None:
         route = self.routes.get(caller)

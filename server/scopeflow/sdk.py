@@ -10,7 +10,6 @@ kernel ``from imjoy import api`` gives the same object, so ImJoy plugins run unm
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -146,6 +145,3 @@ class _ApiProxy:
 
 
 api = _ApiProxy()
-
-# A worker thread's call returns this type; re-exported for type hints in plugins.
-FutureResult = concurrent.futures.Future
