@@ -123,3 +123,25 @@ def test_npm_imjoy_rpc_client(hub, js_client):
     assert out["invert"] == {"shape": [4, 4], "dtype": "uint16", "values": list(range(15, -1, -1))}
     assert out["own"] == 42
     assert "boom" in out["fail"]
+
+
+async def test_ui_calls_reach_an_attached_app(hub):
+    """A client offering the imjoy-api service (the web app) receives the plugins' UI calls."""
+    shown: list[str] = []
+    app = await connect(hub.url, token=hub.token, client_id="fake-app-window")
+    try:
+        await app.register_service(
+            {"id": "imjoy-api", "showMessage": shown.append, "confirm": lambda text: text.endswith("?")}
+        )
+        hello = await app.get_plugin("hello")
+        assert await hello.show("cells segmented") == "cells segmented"
+        assert shown == ["cells segmented"]
+        assert await app.confirm("continue?") is True
+    finally:
+        await app.disconnect()
+    # with no app attached any more, UI calls are logged and return at once
+    server = await connect(hub.url, token=hub.token)
+    try:
+        assert await (await server.get_plugin("hello")).show("nobody") == "nobody"
+    finally:
+        await server.disconnect()
