@@ -23,6 +23,12 @@ def frame(main: dict, extra: dict | None = None) -> bytes:
     return msgpack.packb(main) + (msgpack.packb(extra) if extra is not None else b"")
 
 
+def cache_call(verb: str, to: str, session: str, args: list) -> bytes:
+    """A frame calling ``message_cache.<verb>`` of ``to``: how imjoy-rpc sends large messages."""
+    method = f"services.built-in.message_cache.{verb}"
+    return frame({"type": "method", "to": to, "method": method, "session": session}, {"args": args})
+
+
 @pytest.fixture
 def router() -> tuple[Router, Inbox, Inbox]:
     r = Router("ws1")
@@ -76,27 +82,11 @@ def test_chunked_call_session_is_tracked(router):
     )
     r.route(
         "ws1/a",
-        frame(
-            {
-                "type": "method",
-                "to": "b",
-                "method": "services.built-in.message_cache.create",
-                "session": "c1",
-            },
-            {"args": ["k1", False]},
-        ),
+        cache_call("create", "b", "c1", ["k1", False]),
     )
     r.route(
         "ws1/a",
-        frame(
-            {
-                "type": "method",
-                "to": "b",
-                "method": "services.built-in.message_cache.append",
-                "session": "c2",
-            },
-            {"args": ["k1", inner[:-50], False]},
-        ),
+        cache_call("append", "b", "c2", ["k1", inner[:-50], False]),
     )
     assert r.routes["ws1/b"].owed.get("hidden") == "ws1/a"
     r.remove("ws1/b")
@@ -128,15 +118,7 @@ def test_large_result_sent_in_chunks_settles_the_debt(router):
     inner = frame({"type": "method", "to": "ws1/a", "method": "s9.resolve"}, {"args": [b"x" * 100]})
     r.route(
         "ws1/b",
-        frame(
-            {
-                "type": "method",
-                "to": "a",
-                "method": "services.built-in.message_cache.append",
-                "session": "c1",
-            },
-            {"args": ["k9", inner, False]},
-        ),
+        cache_call("append", "a", "c1", ["k9", inner, False]),
     )
     assert "s9" not in r.routes["ws1/b"].owed
     r.remove("ws1/b")
@@ -147,14 +129,6 @@ def test_odd_chunk_keys_do_not_break_routing(router):
     r, _, b = router
     r.route(
         "ws1/a",
-        frame(
-            {
-                "type": "method",
-                "to": "b",
-                "method": "services.built-in.message_cache.append",
-                "session": "c1",
-            },
-            {"args": [[1, 2], b"x", False]},
-        ),
+        cache_call("append", "b", "c1", [[1, 2], b"x", False]),
     )
     assert len(b.frames) == 1
