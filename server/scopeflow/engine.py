@@ -97,7 +97,7 @@ class Engine:
         self.kernel_name = kernel_name
         self.start_timeout = start_timeout
         self.plugins: dict[str, Plugin] = {}
-        self._shutdowns: set[asyncio.Future[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()  # crash handling and kernel shutdowns
         manager.engine = self
         manager.router.on_disconnect.append(self._peer_gone)
 
@@ -178,8 +178,8 @@ class Engine:
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(self.stop(p) for p in list(self.plugins)), return_exceptions=True)
-        if self._shutdowns:
-            await asyncio.gather(*self._shutdowns, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     def _launch(self, plugin: Plugin) -> None:
         manifest = self.registry.get(plugin.id)
@@ -289,9 +289,7 @@ class Engine:
         plugin.connected = False
         if plugin.state in ("ready", "starting"):
             message = "the plugin's kernel died or lost its connection to the hub"
-            task = asyncio.ensure_future(self._crash(plugin, generation, message))
-            self._shutdowns.add(task)
-            task.add_done_callback(self._shutdowns.discard)
+            self._keep(asyncio.ensure_future(self._crash(plugin, generation, message)))
 
     async def _crash(self, plugin: Plugin, generation: int, error: str) -> None:
         if plugin.generation != generation:
@@ -334,8 +332,13 @@ class Engine:
                 except Exception:
                     log.exception("could not shut down kernel %s", kernel_id)
 
-        task = asyncio.ensure_future(shutdown())
-        for tasks in (self._shutdowns, plugin.shutdowns if plugin else None):
+        return self._keep(asyncio.ensure_future(shutdown()), plugin.shutdowns if plugin else None)
+
+    def _keep(
+        self, task: asyncio.Future[None], also: set[asyncio.Future[None]] | None = None
+    ) -> asyncio.Future[None]:
+        """Hold a background task until it is done (and in ``also``, e.g. a plugin's shutdowns)."""
+        for tasks in (self._background, also):
             if tasks is not None:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
