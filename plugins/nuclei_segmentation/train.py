@@ -151,7 +151,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     for step in range(1, args.steps + 1):
         model.train()
         pick = rng.choice(args.images, args.batch, replace=False)
-        image, fg, dist = augment(rng, [train_data[k][pick] for k in ("image", "foreground", "distance")])
+        y, x = rng.integers(0, args.size - args.crop + 1, 2)
+        crop = (pick, slice(y, y + args.crop), slice(x, x + args.crop))
+        image, fg, dist = augment(rng, [train_data[k][crop] for k in ("image", "foreground", "distance")])
         out = model(torch.from_numpy(image[:, None]))
         loss = loss_fn(out, torch.from_numpy(fg), torch.from_numpy(dist))
         optimiser.zero_grad()
@@ -177,10 +179,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "postprocessing": {"seed_level": level},
         "trained": label_statistics(train_data["labels"], train_data["image"]),
         "training": {
-            "data": f"{args.images} synthetic {args.size}x{args.size} images (synthetic.py, seed {args.seed})",
+            "data": f"{args.images} synthetic images, {args.size} px square (synthetic.py), seed {args.seed}",
             "validation": f"{args.val_images} other synthetic images (seed {args.seed + 1_000_003})",
             "steps": args.steps,
             "batch": args.batch,
+            "crop": args.crop,
             "lr": args.lr,
             "seed": args.seed,
             "threads": args.threads,
@@ -203,10 +206,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=HERE / "weights.pt")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--images", type=int, default=480, help="synthetic training images")
+    parser.add_argument("--images", type=int, default=240, help="synthetic training images")
     parser.add_argument("--val-images", type=int, default=48, help="synthetic validation images")
     parser.add_argument("--size", type=int, default=128, help="side of a synthetic image (px)")
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--crop", type=int, default=96, help="side of the training crops (px)")
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--channels", type=int, default=16)
@@ -216,7 +220,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="a tiny configuration that runs in seconds")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.images, args.val_images, args.size, args.steps, args.batch = 6, 2, 64, 4, 2
+        args.images, args.val_images, args.size, args.crop, args.steps, args.batch = 6, 2, 64, 48, 4, 2
         args.channels, args.depth, args.validate_every = 8, 2, 2
     return args
 
