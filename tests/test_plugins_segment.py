@@ -163,3 +163,12 @@ def test_training_script_smoke(tmp_path):
     assert len(curves["train"]) == len(curves["validation"]) >= 2
     maps = plugin.predict_maps(model, plugin.normalise(nuclei()[0].astype(np.float32)))
     assert maps[0].shape == (128, 128)
+
+
+@pytest.mark.parametrize("plugin_id", ["nuclei-segmentation", "noise2void"])
+def test_model_cards_are_in_the_served_docs(hub, plugin_id):
+    """The app shows a plugin's docs: the deep-learning plugins' docs carry their model card with figures."""
+    docs = hub.json(f"/api/plugins/{plugin_id}")["docs"]
+    for heading in ("## Model card", "**Architecture.**", "**Overtraining check.**", "**Transfer", "**Known"):
+        assert heading in docs, heading
+    assert "F1@0.5" in docs or "PSNR" in docs
