@@ -21,8 +21,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM, Linux), in MB; 0 where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class BenchHub:
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env or {}
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,7 +61,7 @@ class BenchHub:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ},
+            env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -62,6 +74,15 @@ class BenchHub:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("the hub did not start")
+
+    def get(self, path: str) -> bytes:
+        req = urllib.request.Request(self.url + path, headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as res:
+            return bytes(res.read())
+
+    def peak_rss_mb(self) -> float:
+        """The hub process's peak resident memory (Linux), in MB."""
+        return peak_rss_mb(self.process.pid) if self.process else 0.0
 
     def __exit__(self, *exc: object) -> None:
         if self.process:

@@ -30,6 +30,7 @@ __all__ = ["MARK", "RPC", "FastRPC", "remote_error"]
 
 MARK = "array_refs"
 _STAMP = msgpack.packb(MARK) + msgpack.packb(1)
+_LAZY = "_scopeflow_lazy"  # marks a heartbeat whose first beat is skipped
 _TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("scopeflow_call_target", default=None)
 
 
@@ -94,9 +95,12 @@ class FastRPC(RPC):
         remote_workspace: Any = None,
         local_workspace: Any = None,
     ) -> Any:
+        lazy = encoded_method.pop(_LAZY, False)
         method = super()._generate_remote_method(
             encoded_method, remote_parent, local_parent, remote_workspace, local_workspace
         )
+        if lazy:
+            return _skip_first_call(method)
         if self.transfer is None:
             return method
         target = encoded_method["_rtarget"]  # absolute by now, when the workspace is known
@@ -111,6 +115,9 @@ class FastRPC(RPC):
         return functools.update_wrapper(call, method)
 
     def _handle_method(self, data: dict[str, Any]) -> None:
+        heartbeat = (data.get("promise") or {}).get("heartbeat")
+        if isinstance(heartbeat, dict):
+            heartbeat[_LAZY] = True
         transfer = self.transfer
         if transfer is not None:
             if data.get(MARK) and isinstance(data.get("from"), str):
@@ -166,6 +173,25 @@ class FastRPC(RPC):
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"message chunk must be bytes, not {type(data).__name__}")
         cache[key] += data
+
+
+def _skip_first_call(heartbeat: Any) -> Any:
+    """A call's heartbeat that beats first after one interval, not at once.
+
+    imjoy-rpc's callee calls the caller's heartbeat as soon as a call with a timeout starts, then every
+    ``interval`` (half the caller's timeout): two extra frames on every call to an async or threaded
+    method, although a call that ends within one interval never needs them.
+    """
+    calls = 0
+
+    def beat(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return asyncio.sleep(0)
+        return heartbeat(*args, **kwargs)
+
+    return functools.update_wrapper(beat, heartbeat)
 
 
 def remote_error(message: str, trace: str = "") -> dict[str, str]:
