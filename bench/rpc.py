@@ -10,6 +10,8 @@ array), and a plain in-process copy of each array. Figures:
   shared memory (everything on one machine) and through HTTP to the hub (as for kernels on other hosts;
   a second hub whose kernels are told to use HTTP), and through imjoy-rpc's own chunked messages (the
   path before out-of-band arrays) for sizes up to 64 MB;
+- the web app's codec (web/src/transfer.ts) in Node with the npm imjoy-rpc client ↔ kernel, through HTTP
+  (the browser's path; Chromium itself is measured once the web app is built);
 - peak resident memory of the client, the hub and the kernels;
 - plugin cold start: kernel start to service ready, as the engine measures it, and as a client sees it.
 
@@ -24,7 +26,9 @@ import asyncio
 import json
 import multiprocessing
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -157,6 +161,7 @@ async def run_hub(hub: BenchHub, sizes: list[int], args: argparse.Namespace, ful
         out["inline"] = await client_round_trips(echo, [s for s in sizes if s <= INLINE_UP_TO], args.repeat)
         echo_pid = await echo.pid()
         await inline.disconnect()
+        out["node"] = node_round_trips(hub, sizes)
         out["peak_rss_mb"] = {
             "client": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "hub": hub.peak_rss_mb(),
@@ -164,6 +169,21 @@ async def run_hub(hub: BenchHub, sizes: list[int], args: argparse.Namespace, ful
             "kernel (bench-relay)": relay_peak,
         }
     return out
+
+
+def node_round_trips(hub: BenchHub, sizes: list[int]) -> dict[str, float]:
+    """The web app's codec (web/src/transfer.ts) under Node with the npm imjoy-rpc client; {} without Node."""
+    script = ROOT / "tests" / "js" / "arrays.js"
+    if not shutil.which("node") or not (script.parent / "node_modules" / "typescript").is_dir():
+        print("(no Node client figures: run `npm ci` in tests/js)", file=sys.stderr)
+        return {}
+    command = ["node", str(script), hub.url, hub.token, ",".join(map(str, sizes))]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        print(f"(the Node client failed: {result.stderr[-500:]})", file=sys.stderr)
+        return {}
+    line = next(x for x in reversed(result.stdout.splitlines()) if x.startswith("{"))
+    return dict(json.loads(line)["timings"])
 
 
 def rate(size: int, seconds: float) -> float:
@@ -186,6 +206,8 @@ def report(ours: dict[str, Any], http: dict[str, Any], raw: dict[str, float], co
             ("kernel ↔ kernel, shared memory", ours["kernel"][key]),
             ("kernel ↔ kernel, HTTP", http["kernel"][key]),
         ]
+        if key in ours.get("node", {}):
+            rows.append(("Node client (web codec) ↔ kernel, HTTP", ours["node"][key]))
         if key in ours.get("inline", {}):
             rows.append(("client ↔ kernel, imjoy-rpc chunks", ours["inline"][key]))
         print(f"{size} MB float32 round trip (MB/s)")

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,8 +304,6 @@ asyncio.run(main(*sys.argv[1:3]))
 
 def test_unmodified_clients_get_large_arrays_inline(shm_hub: HubProcess, imjoy_python: Path) -> None:
     """A client without the codec never receives a handle: kernels send it imjoy-rpc's own encoding."""
-    import subprocess
-
     result = subprocess.run(
         [str(imjoy_python), "-c", UNMODIFIED, shm_hub.url, shm_hub.token],
         capture_output=True,
@@ -314,3 +313,42 @@ def test_unmodified_clients_get_large_arrays_inline(shm_hub: HubProcess, imjoy_p
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(x for x in reversed(result.stdout.splitlines()) if x.startswith("{"))
     assert json.loads(line) == {"echo": True, "make": True}
+
+
+@pytest.fixture(scope="module")
+def node_arrays() -> list[str]:
+    """tests/js/arrays.js under Node, with the lock file's packages (TypeScript compiles transfer.ts)."""
+    js = Path(__file__).parent / "js"
+    if not (js / "node_modules" / "typescript").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=js, check=True, capture_output=True)
+    return ["node", str(js / "arrays.js")]
+
+
+def test_web_app_codec_under_node(shm_hub: HubProcess, node_arrays: list[str]) -> None:
+    """web/src/transfer.ts with the npm imjoy-rpc client: uploads, downloads, inline, nested, F order."""
+    command = [*node_arrays, shm_hub.url, shm_hub.token]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(next(x for x in reversed(result.stdout.splitlines()) if x.startswith("{")))
+    assert out == {
+        "installed": True,
+        "float32": True,
+        "uploaded": 8_000_000,  # the 8 MB array went up over HTTP, and came back as a handle
+        "downloaded": 8_000_000,
+        "small": True,
+        "small_inline": True,
+        "nested": True,
+        "from_kernel": True,
+        "fortran": True,
+        "describe": True,
+        "stamp": True,
+    }
+    assert wait_until(lambda: live_segments(shm_hub) == []), live_segments(shm_hub)
+
+
+def test_web_app_codec_type_checks(node_arrays: list[str]) -> None:
+    tsc = Path(__file__).parent / "js" / "node_modules" / ".bin" / "tsc"
+    source = Path(__file__).parents[1] / "web" / "src" / "transfer.ts"
+    command = [str(tsc), "--noEmit", "--strict", "--target", "es2020", "--lib", "es2020,dom", str(source)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]

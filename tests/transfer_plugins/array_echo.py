@@ -39,3 +39,9 @@ def leave_unread(count: int = 2, die: bool = False) -> list:
     if die:
         os._exit(5)
     return names
+
+
+@op
+def make_fortran(rows: int = 600, cols: int = 400) -> Image:
+    """A Fortran-ordered float64 array whose element [i, j] is i * cols + j."""
+    return np.asfortranarray(np.arange(rows * cols, dtype="float64").reshape(rows, cols))
