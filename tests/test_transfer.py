@@ -279,6 +279,10 @@ async def test_object_arrays_are_refused(shm_hub: HubProcess) -> None:
         echo = await server.get_plugin("array-echo")
         with pytest.raises(Exception, match="Python objects"):
             await asyncio.wait_for(echo.echo(np.array([{"a": 1}, None], dtype=object)), 30)
+        # returned by a plugin: the call fails at once instead of waiting for its timeout
+        with pytest.raises(Exception, match=r"could not be sent.*Python objects"):
+            await asyncio.wait_for(echo.unsendable(), 30)
+        assert await echo.echo([1]) == [1]
     finally:
         await server.disconnect()
 

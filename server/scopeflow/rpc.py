@@ -31,6 +31,7 @@ __all__ = ["MARK", "RPC", "FastRPC", "remote_error"]
 MARK = "array_refs"
 _STAMP = msgpack.packb(MARK) + msgpack.packb(1)
 _LAZY = "_scopeflow_lazy"  # marks a heartbeat whose first beat is skipped
+_FALLBACK = "_scopeflow_reject"  # a resolve callback's reject, for results that cannot be encoded
 _TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("scopeflow_call_target", default=None)
 
 
@@ -96,28 +97,24 @@ class FastRPC(RPC):
         local_workspace: Any = None,
     ) -> Any:
         lazy = encoded_method.pop(_LAZY, False)
-        method = super()._generate_remote_method(
-            encoded_method, remote_parent, local_parent, remote_workspace, local_workspace
-        )
+        fallback = encoded_method.pop(_FALLBACK, None)
+        where = (remote_parent, local_parent, remote_workspace, local_workspace)
+        method = super()._generate_remote_method(encoded_method, *where)
         if lazy:
             return _skip_first_call(method)
-        if self.transfer is None:
-            return method
-        target = encoded_method["_rtarget"]  # absolute by now, when the workspace is known
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            token = _TARGET.set(target)  # the arguments are encoded synchronously, inside this call
-            try:
-                return method(*args, **kwargs)
-            finally:
-                _TARGET.reset(token)
-
-        return functools.update_wrapper(call, method)
+        if self.transfer is not None:
+            method = _targeted(method, encoded_method["_rtarget"])  # absolute by now
+        if isinstance(fallback, dict):
+            method = _or_reject(method, super()._generate_remote_method(fallback, *where))
+        return method
 
     def _handle_method(self, data: dict[str, Any]) -> None:
-        heartbeat = (data.get("promise") or {}).get("heartbeat")
-        if isinstance(heartbeat, dict):
-            heartbeat[_LAZY] = True
+        promise = data.get("promise")
+        if isinstance(promise, dict):
+            if isinstance(promise.get("heartbeat"), dict):
+                promise["heartbeat"][_LAZY] = True
+            if isinstance(promise.get("resolve"), dict) and isinstance(promise.get("reject"), dict):
+                promise["resolve"][_FALLBACK] = dict(promise["reject"])
         transfer = self.transfer
         if transfer is not None:
             if data.get(MARK) and isinstance(data.get("from"), str):
@@ -173,6 +170,35 @@ class FastRPC(RPC):
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"message chunk must be bytes, not {type(data).__name__}")
         cache[key] += data
+
+
+def _targeted(method: Any, target: str) -> Any:
+    """``method``, with its arguments encoded knowing whom they go to (large arrays: as handles?)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        token = _TARGET.set(target)  # the arguments are encoded synchronously, inside this call
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _TARGET.reset(token)
+
+    return functools.update_wrapper(call, method)
+
+
+def _or_reject(resolve: Any, reject: Any) -> Any:
+    """A call's ``resolve`` that, when the result cannot be encoded, rejects the call instead.
+
+    imjoy-rpc would drop the encoding error and leave the caller waiting until its timeout."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        sent = resolve(*args, **kwargs)
+        if isinstance(sent, asyncio.Future) and sent.done() and not sent.cancelled():
+            error = sent.exception()
+            if error is not None:
+                return reject(Exception(f"the result could not be sent: {error}"))
+        return sent
+
+    return functools.update_wrapper(call, resolve)
 
 
 def _skip_first_call(heartbeat: Any) -> Any:

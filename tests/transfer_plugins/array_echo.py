@@ -45,3 +45,8 @@ def leave_unread(count: int = 2, die: bool = False) -> list:
 def make_fortran(rows: int = 600, cols: int = 400) -> Image:
     """A Fortran-ordered float64 array whose element [i, j] is i * cols + j."""
     return np.asfortranarray(np.arange(rows * cols, dtype="float64").reshape(rows, cols))
+
+
+@op
+def unsendable() -> Image:
+    return np.array([{"a": 1}, None], dtype=object)
