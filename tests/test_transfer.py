@@ -65,6 +65,24 @@ def shm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
 
 
 @pytest.fixture(scope="module")
+def memory_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """A hub without shared memory (as on a machine without /dev/shm): uploads are held in its memory."""
+    running = _hub(tmp_path_factory.mktemp("memory-hub"), {"SCOPEFLOW_SHM": "0"})
+    yield running
+    stop_hub(running)
+
+
+def held(hub: HubProcess) -> int:
+    """How many arrays the hub holds for readers yet to come (segments, or blobs in its memory)."""
+    return int(hub.json("/api/transfer?client_id=probe")["held"])
+
+
+@pytest.fixture
+def hubs(shm_hub: HubProcess, http_hub: HubProcess, memory_hub: HubProcess) -> dict[str, HubProcess]:
+    return {"shm": shm_hub, "http": http_hub, "memory": memory_hub}
+
+
+@pytest.fixture(scope="module")
 def http_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     """Its kernels move arrays over HTTP, as kernels on other hosts would."""
     running = _hub(tmp_path_factory.mktemp("http-hub"), {"SCOPEFLOW_TRANSFER": "http"})
@@ -99,12 +117,12 @@ def assert_same(got: np.ndarray, sent: np.ndarray, what: str) -> None:
     assert np.array_equal(got, sent), what
 
 
-@pytest.mark.parametrize("mode", ["shm", "http"])
-async def test_arrays_round_trip_exactly(shm_hub: HubProcess, http_hub: HubProcess, mode: str) -> None:
-    hub = shm_hub if mode == "shm" else http_hub
-    server = await connect(hub.url, token=hub.token, transfer=mode)
+@pytest.mark.parametrize("mode", ["shm", "http", "memory"])
+async def test_arrays_round_trip_exactly(hubs: dict[str, HubProcess], mode: str) -> None:
+    hub = hubs[mode]
+    server = await connect(hub.url, token=hub.token, transfer="http" if mode == "memory" else mode)
     try:
-        assert server.rpc.transfer.mode == mode
+        assert server.rpc.transfer.mode == ("http" if mode == "memory" else mode)
         echo = await server.get_plugin("array-echo")
         for what, array in samples().items():
             assert_same(await echo.echo(array), array, what)
@@ -117,7 +135,7 @@ async def test_arrays_round_trip_exactly(shm_hub: HubProcess, http_hub: HubProce
         assert fortran["f_contiguous"] and fortran["writeable"]
     finally:
         await server.disconnect()
-    assert wait_until(lambda: live_segments(hub) == []), live_segments(hub)
+    assert wait_until(lambda: held(hub) == 0), held(hub)
 
 
 async def test_large_arrays_go_out_of_band(shm_hub: HubProcess) -> None:
@@ -145,18 +163,27 @@ async def test_large_arrays_go_out_of_band(shm_hub: HubProcess) -> None:
         await server.disconnect()
 
 
-@pytest.mark.parametrize("mode", ["shm", "http"])
-async def test_64_mb_between_two_plugins(shm_hub: HubProcess, http_hub: HubProcess, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["shm", "http", "memory"])
+async def test_64_mb_between_two_plugins(hubs: dict[str, HubProcess], mode: str) -> None:
     """array-relay hands the array to array-echo as if it were local; both sides see numpy arrays."""
-    hub = shm_hub if mode == "shm" else http_hub
-    server = await connect(hub.url, token=hub.token, transfer=mode)
+    hub = hubs[mode]
+    server = await connect(hub.url, token=hub.token, transfer="http" if mode == "memory" else mode)
     try:
         relay = await server.get_plugin("array-relay")
         image = RNG.random((4000, 4000)).astype("float32")  # 64 MB
         assert_same(await relay.relay(image), image, "relayed")
     finally:
         await server.disconnect()
-    assert wait_until(lambda: live_segments(hub) == []), live_segments(hub)
+    assert wait_until(lambda: held(hub) == 0), held(hub)
+
+
+async def test_hub_memory_is_freed_when_the_uploader_goes(memory_hub: HubProcess) -> None:
+    server = await connect(memory_hub.url, token=memory_hub.token)
+    server.rpc.transfer.encode(RNG.random(300_000))
+    await server.rpc.transfer.flush()  # uploaded, never sent: only the hub holds it
+    assert held(memory_hub) == 1
+    await server.disconnect()
+    assert wait_until(lambda: held(memory_hub) == 0), held(memory_hub)
 
 
 async def test_unread_arrays_of_a_crashed_kernel_are_reclaimed(shm_hub: HubProcess) -> None:

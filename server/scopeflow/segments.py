@@ -36,7 +36,11 @@ WRITE_STEP = 1 << 26  # pwrite at most 64 MiB at a time (Linux caps one write ne
 
 
 def available() -> bool:
-    """Can this process create and list named segments (POSIX shm under /dev/shm)?"""
+    """Can this process create and list named segments (POSIX shm under /dev/shm)?
+
+    ``SCOPEFLOW_SHM=0`` in the environment says no (every array then goes over HTTP)."""
+    if os.environ.get("SCOPEFLOW_SHM") == "0":
+        return False
     return _posixshmem is not None and SHM_DIR.is_dir() and os.access(SHM_DIR, os.W_OK | os.X_OK)
 
 

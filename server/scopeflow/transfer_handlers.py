@@ -48,6 +48,11 @@ class Store:
             return (segments.SHM_DIR / name).exists()
         return name in self.memory
 
+    def held(self) -> int:
+        """How many arrays the hub holds for readers yet to come."""
+        probe = self.segments.probe_name
+        return len(self.memory) + len([n for n in self.segments.names() if n != probe])
+
     def release_owner(self, client_id: str) -> int:
         prefix = self.segments.prefix(client_id)
         gone = [n for n in self.memory if n.startswith(prefix)]
@@ -157,6 +162,7 @@ class TransferInfoHandler(TransferMixin, APIHandler):
                 "probe": segs.probe_name if segs.enabled else None,
                 "nonce": segs.probe_nonce if segs.enabled else None,
                 "inline_max": INLINE_MAX,
+                "held": self.store.held(),
             }
         )
 
