@@ -31,6 +31,10 @@ __all__ = ["Registry", "normalize_url"]
 SUFFIXES = (".imjoy.html", ".html", ".py")
 
 
+class PluginChanged(ValueError):
+    """A plugin's file is not the one the user previewed and trusted."""
+
+
 class Registry:
     """Plugin manifests by id, read from plugin directories; installs plugins into ``data_dir/plugins``."""
 
@@ -188,9 +192,19 @@ class Registry:
         final, text = await self.fetch(url)
         return parse_plugin(text, _filename(final, text), source_url=final)
 
-    async def install_url(self, url: str) -> PluginManifest:
-        """Fetch a plugin and install it (see :meth:`install_source`)."""
+    async def install_url(self, url: str, sha256: str | None = None) -> PluginManifest:
+        """Fetch a plugin and install it (see :meth:`install_source`).
+
+        With ``sha256`` (what the user saw in a preview), a file that changed since is refused with
+        :class:`PluginChanged`: what gets installed is exactly what was trusted."""
         final, text = await self.fetch(url)
+        if sha256 is not None:
+            found = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if found != sha256:
+                raise PluginChanged(
+                    f"{url} changed since it was previewed (sha256 {found[:12]}…, previewed {sha256[:12]}…): "
+                    "preview it again before installing"
+                )
         return self.install_source(text, _filename(final, text), source_url=final)
 
     def remove(self, plugin_id: str) -> None:

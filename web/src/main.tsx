@@ -1,9 +1,7 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-
-function App() {
-  return <h1>scopeflow</h1>;
-}
+import { App } from "./App";
+import "./app.css";
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
