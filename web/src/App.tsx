@@ -17,7 +17,7 @@ import { Viewer } from "./viewer/Viewer";
 function useHub(token: string | null) {
   useEffect(() => {
     if (!token) {
-      set({ connection: "no-token" });
+      set((s) => ({ connection: s.connection === "refused" ? "refused" : "no-token" }));
       return;
     }
     let stop: (() => void) | null = null;

@@ -126,6 +126,7 @@ export function PluginPanel() {
           disabled={!link}
           title={link ? "Copy a link that installs this plugin" : "Built in or installed from a file: there is no URL to share"}
           data-testid="plugin-share"
+          data-link={link ?? ""}
         >
           Share
         </button>

@@ -23,6 +23,9 @@ export function Viewer({ image }: { image: NdImage | null; labels?: NdImage | nu
       out.data.set([g, g, g, 255], i * 4);
     }
     c.getContext("2d")!.putImageData(out, 0, 0);
+    (window as unknown as { __scopeflowViewer: unknown }).__scopeflowViewer = {
+      renderedPixel: (x: number, y: number) => Array.from(out.data.slice((y * w + x) * 4, (y * w + x) * 4 + 4)),
+    };
   }, [image]);
   return <canvas ref={canvas} data-testid="viewer-canvas" style={{ maxWidth: "100%", maxHeight: "100%" }} />;
 }
