@@ -362,3 +362,21 @@ async def test_the_app_reconnects_after_a_hub_restart(browser: Browser, tmp_path
         recorded.assert_offline()
     finally:
         await context.close()
+
+
+async def test_plugins_ask_through_dialogs_and_send_plots(app: Recorded):
+    page = app.page
+    await page.get_by_test_id("plugin-measure-demo").click()
+    await page.get_by_test_id("run-ask").click()
+    dialog = page.get_by_test_id("dialog")
+    await expect(dialog).to_contain_text("Your name?", timeout=60_000)
+    await expect(dialog.locator("input")).to_have_value("Ada")
+    await dialog.locator("input").fill("Grace")
+    await dialog.get_by_test_id("dialog-ok").click()
+    await expect(page.get_by_test_id("op-ask").get_by_test_id("run-done")).to_contain_text("Hello, Grace")
+    await page.get_by_test_id("op-curve").get_by_test_id("input-points").fill("7")
+    await run_op(page, "measure-demo", "curve")
+    plot = page.get_by_test_id("plot")
+    await expect(plot).to_contain_text("demo curve")
+    await expect(plot.locator("polyline")).to_have_count(2)
+    app.assert_offline()

@@ -31,3 +31,23 @@ def slow(steps: int = 5) -> str:
         api.showProgress((i + 1) / steps)
         time.sleep(0.2)
     return "done"
+
+
+@op(title="Ask a name")
+async def ask(question: str = "Your name?") -> str:
+    """Ask the user in the web app, and greet."""
+    from scopeflow import api
+
+    name = await api.prompt(question, "Ada")
+    return f"Hello, {name}"
+
+
+@op(title="Curve")
+def curve(points: int = 5) -> str:
+    """Send a small line plot to the web app."""
+    from scopeflow import api
+
+    xs = list(range(points))
+    series = {"train": [1 / (x + 1) for x in xs], "held-out": [1.2 / (x + 1) for x in xs]}
+    api.createWindow({"type": "scopeflow/plot", "name": "demo curve", "data": {"x": xs, "series": series}})
+    return f"{points} points"

@@ -129,7 +129,7 @@ function showResult(plugin: PluginManifest, op: OpSpec, result: unknown): string
     }
     shown.push(value === undefined || value === null ? "done" : JSON.stringify(value));
   };
-  place(result, outputs[0], `${title} (${plugin.name})`);
+  place(result, outputs[0], title === plugin.name ? title : `${title} (${plugin.name})`);
   return shown.join(", ");
 }
 

@@ -88,12 +88,13 @@ export function Dialogs() {
 
 export function LogPanel() {
   const log = useStore((s) => s.log);
-  const end = useRef<HTMLDivElement>(null);
+  const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    void end.current?.scrollIntoView({ block: "end" });
+    // scroll the log itself (scrollIntoView would scroll every panel around it too)
+    if (box.current) box.current.scrollTop = box.current.scrollHeight;
   }, [log.length]);
   return (
-    <div className="sf-log" data-testid="log">
+    <div className="sf-log" data-testid="log" ref={box}>
       {log.length === 0 && <div className="sf-muted">Messages from plugins and the app appear here.</div>}
       {log.slice(-200).map((l) => (
         <div key={l.id} className={`sf-log-line sf-log-${l.level}`}>
@@ -109,7 +110,6 @@ export function LogPanel() {
           )}
         </div>
       ))}
-      <div ref={end} />
     </div>
   );
 }

@@ -59,8 +59,8 @@ export function DataPanel() {
         {images.map((img) => (
           <li key={img.id} className={img.id === active && view === "viewer" ? "sf-selected" : img.id === overlay ? "sf-overlaid" : ""}>
             <button className="sf-link" onClick={() => set({ activeImage: img.id, overlay: img.id === overlay ? null : overlay, view: "viewer" })} title={img.source}>
-              {img.kind === "labels" ? "🏷 " : ""}
               {img.name}
+              {img.kind === "labels" && <span className="sf-badge sf-labels-badge">labels</span>}
             </button>
             <span className="sf-muted sf-small">
               {img.shape.join("×")} {img.dtype} {img.axes}
