@@ -2,9 +2,11 @@
 // Not part of the app's build; served by `npx vite` at /src/viewer/demo.html.
 
 import { useState } from "react";
+import { flushSync } from "react-dom";
 import { createRoot } from "react-dom/client";
 import type { DType, NdImage, TypedArray } from "./types";
 import { Viewer } from "./Viewer";
+import { buildLut, composeChannels, planeOf, planeStats, type Rgb } from "./render";
 
 function make(name: string, dtype: DType, axes: string, shape: number[], data: TypedArray,
   kind: "image" | "labels" = "image"): NdImage {
@@ -149,6 +151,24 @@ declare global {
 /** First paint of a 2048×2048 uint16 image beside a plain putImageData of a prepared RGBA buffer. */
 async function bench(root: ReturnType<typeof createRoot>) {
   const image = big();
+  const parts: Record<string, number> = {};
+  if (new URLSearchParams(location.search).has("parts")) {
+    const plane = planeOf(image, 0, 0, 0);
+    let t = performance.now();
+    const stats = planeStats(plane);
+    parts.stats = performance.now() - t;
+    t = performance.now();
+    const spec = { color: [255, 255, 255] as Rgb, visible: true, lo: stats!.lo, hi: stats!.hi };
+    const lut = buildLut("uint16", spec);
+    parts.lut = performance.now() - t;
+    const out = new Uint8ClampedArray(2048 * 2048 * 4);
+    t = performance.now();
+    composeChannels([{ plane, spec, lut }], out);
+    parts.compose1 = performance.now() - t;
+    t = performance.now();
+    composeChannels([{ plane, spec, lut }, { plane, spec: { ...spec, color: [255, 0, 255] }, lut }], out);
+    parts.compose2 = performance.now() - t;
+  }
   const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
   // baseline: an RGBA buffer prepared beforehand, put into a canvas and drawn onto a screen-sized one
   const rgba = new Uint8ClampedArray(2048 * 2048 * 4).fill(128);
@@ -166,14 +186,13 @@ async function bench(root: ReturnType<typeof createRoot>) {
   screen.remove();
   await frame();
   t0 = performance.now();
-  const { flushSync } = await import("react-dom");
   flushSync(() => root.render(<div style={{ flex: 1, display: "flex" }}><Viewer image={image} /></div>));
   const viewerSync = performance.now() - t0;
   await frame();
   const viewerToFrame = performance.now() - t0;
   window.__bench = {
     baselineSync, baselineToFrame, viewerSync, viewerToFrame,
-    viewerCompose: window.__scopeflowViewer!.lastRenderMs,
+    viewerCompose: window.__scopeflowViewer!.lastRenderMs, ...parts,
   };
   const el = document.createElement("pre");
   el.style.cssText = "position:fixed;bottom:30px;left:10px;background:#000c;padding:6px;margin:0";

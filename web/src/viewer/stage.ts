@@ -44,6 +44,9 @@ export class Stage {
   private cssHeight = 0;
   private frame = 0;
   private fitted = false;
+  private dirty = false;
+  /** milliseconds the last draw onto the visible canvas took */
+  lastDrawMs = 0;
 
   constructor(readonly canvas: HTMLCanvasElement) {
     this.ctx = canvas.getContext("2d", { alpha: false })!;
@@ -93,10 +96,16 @@ export class Stage {
     return [(sx - this.panX) / this.zoom, (sy - this.panY) / this.zoom];
   }
 
-  /** Draw now; the first time there is an image to show, fit it first. */
+  /** Ask for a draw at flush(); the first time there is an image to show, fit it first. */
   present(): void {
+    this.dirty = true;
+  }
+
+  /** Draw now if present() was called since the last draw. */
+  flush(): void {
+    if (!this.dirty) return;
     if (!this.fitted) this.fit();
-    else this.draw();
+    this.draw();
   }
 
   private setView(zoom: number, panX: number, panY: number): void {
@@ -117,6 +126,8 @@ export class Stage {
   }
 
   draw(): void {
+    const start = performance.now();
+    this.dirty = false;
     if (this.frame) {
       cancelAnimationFrame(this.frame);
       this.frame = 0;
@@ -143,6 +154,7 @@ export class Stage {
       ctx.drawImage(this.labels.canvas, 0, 0);
       ctx.globalAlpha = 1;
     }
+    this.lastDrawMs = performance.now() - start;
   }
 
   /** RGBA that image pixel (x, y) gets in the composed image before zoom, or null outside it. */
