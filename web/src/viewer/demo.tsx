@@ -112,8 +112,20 @@ function manyChannels(): NdImage {
     channelNames: ["DAPI", "GFP", "mCherry", "Cy5", "BF"] };
 }
 
+/** A 4×4 two-channel image and its labels, small enough to check pixel by pixel. */
+function tiny(): { image: NdImage; labels: NdImage } {
+  const a = Array.from({ length: 16 }, (_, i) => i * 100);
+  const data = new Uint16Array([...a, ...a.slice().reverse()]);
+  const lab = new Int32Array([0, 3, 3, 0, 0, 3, 0, 0, 7, 7, 0, 0, 7, 0, 0, 100000]);
+  return {
+    image: make("tiny", "uint16", "cyx", [2, 4, 4], data),
+    labels: make("tiny labels", "int32", "yx", [4, 4], lab, "labels"),
+  };
+}
+
 const scenes: Record<string, () => { image: NdImage | null; labels?: NdImage | null }> = {
   stack: () => stack(),
+  tiny: () => tiny(),
   "stack-only": () => ({ image: stack().image }),
   "labels-alone": () => ({ image: stack().labels }),
   float: () => ({ image: floats() }),

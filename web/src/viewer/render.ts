@@ -53,7 +53,7 @@ export function hasLut(dtype: DType): boolean {
 /** The smallest value of a lookup-table type and how many values it has. */
 export function lutDomain(dtype: DType): { min: number; size: number } {
   switch (dtype) {
-    case "bool": return { min: 0, size: 2 };
+    case "bool": return { min: 0, size: 256 }; // held as bytes: any non-zero byte is true
     case "uint8": return { min: 0, size: 256 };
     case "int8": return { min: -128, size: 256 };
     case "uint16": return { min: 0, size: 65536 };

@@ -3,7 +3,7 @@
 
 const BACKGROUND = "#26282b";
 const MIN_ZOOM = 1 / 64;
-const MAX_ZOOM = 64;
+const MAX_ZOOM = 256;
 
 /** An offscreen image-sized canvas and the pixel buffer last put into it. */
 class Layer {
@@ -75,8 +75,9 @@ export class Stage {
       this.draw();
       return;
     }
-    const z = Math.min(this.cssWidth / w, this.cssHeight / h) * 0.96;
-    this.setView(Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, z)), (this.cssWidth - w * z) / 2, (this.cssHeight - h * z) / 2);
+    const fill = Math.min(this.cssWidth / w, this.cssHeight / h) * 0.96;
+    const z = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, fill));
+    this.setView(z, (this.cssWidth - w * z) / 2, (this.cssHeight - h * z) / 2);
     this.fitted = true;
   }
 
