@@ -1,13 +1,11 @@
 // The viewer's controls: the toolbar above the canvas and the strip of channel and label settings beside it.
 
 import { memo } from "react";
-import type { ChannelSpec, Rgb } from "./render";
+import type { ChannelSpec, PlaneStats, Rgb } from "./render";
 
 /** A channel's settings as the viewer holds them. */
 export interface ChannelState extends ChannelSpec {
   name: string;
-  /** the span the contrast sliders cover: the data's min..max, widened to include lo and hi */
-  range: [number, number];
 }
 
 function toHex([r, g, b]: Rgb): string {
@@ -76,6 +74,8 @@ function AxisSlider(p: { axis: "z" | "t"; index: number; size: number; onChange(
 
 export interface SidebarProps {
   channels: ChannelState[];
+  /** each channel's statistics in the current plane */
+  stats: (PlaneStats | null)[];
   integer: boolean;
   onChannel(c: number, patch: Partial<ChannelState>): void;
   onAuto(c: number): void;
@@ -92,7 +92,7 @@ export const Sidebar = memo(function Sidebar(p: SidebarProps) {
   return (
     <div className="sf-viewer-side">
       {p.channels.map((ch, c) => (
-        <ChannelCard key={c} c={c} ch={ch} integer={p.integer} single={p.channels.length === 1}
+        <ChannelCard key={c} c={c} ch={ch} stats={p.stats[c] ?? null} integer={p.integer} single={p.channels.length === 1}
           onChange={(patch) => p.onChannel(c, patch)} onAuto={() => p.onAuto(c)} />
       ))}
       {p.labelsName !== null && (
@@ -118,14 +118,18 @@ export const Sidebar = memo(function Sidebar(p: SidebarProps) {
 });
 
 function ChannelCard(p: {
-  c: number; ch: ChannelState; integer: boolean; single: boolean;
+  c: number; ch: ChannelState; stats: PlaneStats | null; integer: boolean; single: boolean;
   onChange(patch: Partial<ChannelState>): void; onAuto(): void;
 }) {
   const { ch, c } = p;
-  const [rmin, rmax] = ch.range;
+  // the sliders span the plane's values, widened to include the limits
+  const rmin = Math.min(ch.lo, p.stats ? p.stats.min : ch.lo);
+  const rmax = Math.max(ch.hi, p.stats ? p.stats.max : ch.hi);
   const step = p.integer ? 1 : niceStep(rmax - rmin);
   const id = `viewer-channel-${c}`;
-  const shown = (v: number) => (p.integer ? v : Number(v.toPrecision(5)));
+  // floats shortened to fit the box: 5 significant digits, 3 when written with an exponent
+  const shown = (v: number) =>
+    p.integer || v === 0 ? v : Number(v.toPrecision(Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6 ? 3 : 5));
   const limit = (key: "lo" | "hi", raw: string) => {
     const v = Number(raw);
     if (raw !== "" && Number.isFinite(v)) p.onChange({ [key]: v });
@@ -143,6 +147,7 @@ function ChannelCard(p: {
         <button type="button" className="sf-viewer-small" data-testid={`${id}-auto`} onClick={p.onAuto}
           title="Contrast from this plane (0.1 % to 99.9 %)">auto</button>
       </div>
+      {p.stats && <Histogram stats={p.stats} lo={ch.lo} hi={ch.hi} from={rmin} to={rmax} color={ch.color} />}
       <label className="sf-viewer-row">
         <span className="sf-viewer-key">Min</span>
         <input type="range" min={rmin} max={rmax} step={step} value={ch.lo}
@@ -165,4 +170,29 @@ function ChannelCard(p: {
 function niceStep(span: number): number {
   if (!(span > 0)) return 1;
   return 10 ** Math.floor(Math.log10(span / 1000));
+}
+
+/** The plane's histogram (log counts) over the slider span, the contrast window shaded in the channel colour. */
+function Histogram(p: { stats: PlaneStats; lo: number; hi: number; from: number; to: number; color: Rgb }) {
+  const { hist, min, max } = p.stats;
+  const span = p.to - p.from || 1;
+  const x = (v: number) => ((v - p.from) / span) * 100;
+  const peak = Math.log1p(Math.max(...hist));
+  const bin = (max - min) / hist.length;
+  let d = `M${x(min)},30`;
+  hist.forEach((n, i) => {
+    const y = 30 - (peak > 0 ? (Math.log1p(n) / peak) * 28 : 0);
+    d += `L${x(min + i * bin)},${y}L${x(min + (i + 1) * bin || max)},${y}`;
+  });
+  d += `L${x(max)},30Z`;
+  const rgb = `rgb(${p.color.join(",")})`;
+  const lo = Math.max(0, Math.min(100, x(p.lo))), hi = Math.max(0, Math.min(100, x(p.hi)));
+  return (
+    <svg className="sf-viewer-hist" viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true">
+      <rect x={lo} y={0} width={Math.max(0, hi - lo)} height={30} fill={rgb} opacity={0.14} />
+      <path d={d} fill="#8a9099" />
+      <line x1={lo} x2={lo} y1={0} y2={30} stroke={rgb} strokeWidth={1} vectorEffect="non-scaling-stroke" />
+      <line x1={hi} x2={hi} y1={0} y2={30} stroke={rgb} strokeWidth={1} vectorEffect="non-scaling-stroke" />
+    </svg>
+  );
 }

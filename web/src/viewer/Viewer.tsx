@@ -2,7 +2,7 @@
 // a labels overlay, zoom and pan, and the values under the cursor.
 
 import "./viewer.css";
-import { useCallback, useLayoutEffect, useRef, useState, type PointerEvent } from "react";
+import { useCallback, useLayoutEffect, useMemo, useRef, useState, type PointerEvent } from "react";
 import { Sidebar, Toolbar, type ChannelState } from "./Controls";
 import {
   autoLimits, axisSize, buildLut, composeChannels, defaultColors, formatValue, hasLut, planeOf, planeStats,
@@ -57,22 +57,27 @@ export function Viewer({ image, labels = null, className }: ViewerProps) {
   );
 }
 
-function initialChannels(image: NdImage | null, t: number, z: number): ChannelState[] {
+type StatsCache = Map<string, PlaneStats | null>;
+
+/** Percentiles and histogram of one channel's plane, computed once per plane. */
+function statsOf(cache: StatsCache, image: NdImage, c: number, t: number, z: number): PlaneStats | null {
+  const key = `${c}/${t}/${z}`;
+  let stats = cache.get(key);
+  if (stats === undefined) cache.set(key, (stats = planeStats(planeOf(image, t, c, z))));
+  return stats;
+}
+
+function initialChannels(image: NdImage | null, cache: StatsCache, t: number, z: number): ChannelState[] {
   if (!image) return [];
   const n = axisSize(image, "c");
   const colors = defaultColors(n);
   return colors.map((color, c) => {
     const name = image.channelNames?.[c] ?? (n === 1 ? image.name : `Channel ${c + 1}`);
-    if (image.dtype === "bool") return { name, color, visible: true, lo: 0, hi: 1, range: [0, 1] };
-    if (image.dtype === "uint8") return { name, color, visible: true, lo: 0, hi: 255, range: [0, 255] };
-    const stats = planeStats(planeOf(image, t, c, z));
-    const [lo, hi] = autoLimits(stats);
-    return { name, color, visible: true, lo, hi, range: sliderRange(stats, lo, hi) };
+    if (image.dtype === "bool") return { name, color, visible: true, lo: 0, hi: 1 };
+    if (image.dtype === "uint8") return { name, color, visible: true, lo: 0, hi: 255 };
+    const [lo, hi] = autoLimits(statsOf(cache, image, c, t, z));
+    return { name, color, visible: true, lo, hi };
   });
-}
-
-function sliderRange(stats: PlaneStats | null, lo: number, hi: number): [number, number] {
-  return stats ? [Math.min(stats.min, lo), Math.max(stats.max, hi)] : [lo, hi];
 }
 
 function ViewerBody({ base, labels, className }: { base: NdImage | null; labels: NdImage | null; className?: string }) {
@@ -80,7 +85,13 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
   const nt = Math.max(base ? axisSize(base, "t") : 1, labels ? axisSize(labels, "t") : 1);
   const [z, setZ] = useState(() => Math.floor((nz - 1) / 2));
   const [t, setT] = useState(0);
-  const [channels, setChannels] = useState(() => initialChannels(base, 0, Math.floor((nz - 1) / 2)));
+  const [statsCache] = useState<StatsCache>(() => new Map());
+  const [channels, setChannels] = useState(() => initialChannels(base, statsCache, 0, Math.floor((nz - 1) / 2)));
+  const stats = useMemo(
+    () => (base ? channels.map((_, c) => statsOf(statsCache, base, c, t, z)) : []),
+    // channels only for their count, which never changes for one image
+    [base, statsCache, t, z],
+  );
   const [opacity, setOpacity] = useState(base ? 0.5 : 1);
   const [outline, setOutline] = useState(false);
   const [zoom, setZoom] = useState(1);
@@ -193,23 +204,17 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
   });
 
   const onChannel = useCallback((c: number, patch: Partial<ChannelState>) => {
-    setChannels((chs) => chs.map((ch, i) => {
-      if (i !== c) return ch;
-      const next = { ...ch, ...patch };
-      next.range = [Math.min(next.range[0], next.lo), Math.max(next.range[1], next.hi)];
-      return next;
-    }));
+    setChannels((chs) => chs.map((ch, i) => (i === c ? { ...ch, ...patch } : ch)));
   }, []);
 
   const autoContrast = useCallback((only: number | null) => {
     if (!base) return;
     setChannels((chs) => chs.map((ch, c) => {
       if (only !== null && c !== only) return ch;
-      const stats = planeStats(planeOf(base, t, c, z));
-      const [lo, hi] = autoLimits(stats);
-      return { ...ch, lo, hi, range: sliderRange(stats, lo, hi) };
+      const [lo, hi] = autoLimits(statsOf(statsCache, base, c, t, z));
+      return { ...ch, lo, hi };
     }));
-  }, [base, t, z]);
+  }, [base, statsCache, t, z]);
   const onAuto = useCallback((c: number) => autoContrast(c), [autoContrast]);
   const onAutoAll = useCallback(() => autoContrast(null), [autoContrast]);
   const onFit = useCallback(() => stageRef.current?.fit(), []);
@@ -259,7 +264,7 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
             onPointerCancel={onPointerUp} onPointerLeave={() => setHover(null)} onDoubleClick={onFit} />
           {!shown && <div className="sf-viewer-empty">No image</div>}
         </div>
-        <Sidebar channels={channels} integer={!!base && base.dtype !== "float32" && base.dtype !== "float64"}
+        <Sidebar channels={channels} stats={stats} integer={!!base && base.dtype !== "float32" && base.dtype !== "float64"}
           onChannel={onChannel} onAuto={onAuto} labelsName={labels ? labels.name : null} opacity={opacity}
           onOpacity={setOpacity} outline={outline} onOutline={setOutline} />
       </div>

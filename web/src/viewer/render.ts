@@ -62,13 +62,6 @@ export function lutDomain(dtype: DType): { min: number; size: number } {
   }
 }
 
-/** The whole range a dtype can hold, or null for types whose useful range is the data's (floats, 32-bit). */
-export function dtypeRange(dtype: DType): [number, number] | null {
-  if (!hasLut(dtype)) return null;
-  const { min, size } = lutDomain(dtype);
-  return [min, min + size - 1];
-}
-
 /** Intensity 0..255 of raw value v under contrast limits lo..hi; NaN is 0; lo >= hi is a step at hi. */
 export function intensity(v: number, lo: number, hi: number): number {
   if (!(v === v)) return 0;
@@ -234,12 +227,20 @@ export function renderLabels(plane: Plane, outline: boolean, out: Uint8ClampedAr
   }
 }
 
-/** Low and high percentiles of a plane (fractions, e.g. 0.001 and 0.999), and its finite min and max. */
+/** Low and high percentiles of a plane (fractions, e.g. 0.001 and 0.999), its finite min and max, and a
+ * histogram of HIST_BINS equal bins from min to max. */
 export interface PlaneStats {
   lo: number;
   hi: number;
   min: number;
   max: number;
+  hist: Uint32Array;
+}
+
+export const HIST_BINS = 64;
+
+function binIndex(v: number, min: number, max: number): number {
+  return max > min ? Math.min(HIST_BINS - 1, Math.floor(((v - min) / (max - min)) * HIST_BINS)) : 0;
 }
 
 /**
@@ -266,7 +267,9 @@ export function planeStats(plane: Plane, low = 0.001, high = 0.999, maxSamples =
       if (lo < 0 && seen > rankLo) lo = k;
       if (seen > rankHi) { hi = k; break; }
     }
-    return { lo: lo + dmin, hi: hi + dmin, min: first + dmin, max: last + dmin };
+    const hist = new Uint32Array(HIST_BINS);
+    for (let k = first; k <= last; k++) hist[binIndex(k, first, last)] += counts[k];
+    return { lo: lo + dmin, hi: hi + dmin, min: first + dmin, max: last + dmin, hist };
   }
   const stride = Math.max(1, Math.floor(n / maxSamples));
   const sample = new Float64Array(Math.ceil(n / stride));
@@ -277,12 +280,10 @@ export function planeStats(plane: Plane, low = 0.001, high = 0.999, maxSamples =
   }
   if (m === 0) return null;
   const sorted = sample.subarray(0, m).sort();
-  return {
-    lo: sorted[Math.floor(low * (m - 1))],
-    hi: sorted[Math.ceil(high * (m - 1))],
-    min: sorted[0],
-    max: sorted[m - 1],
-  };
+  const min = sorted[0], max = sorted[m - 1];
+  const hist = new Uint32Array(HIST_BINS);
+  for (let k = 0; k < m; k++) hist[binIndex(sorted[k], min, max)]++;
+  return { lo: sorted[Math.floor(low * (m - 1))], hi: sorted[Math.ceil(high * (m - 1))], min, max, hist };
 }
 
 /**
