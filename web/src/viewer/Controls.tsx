@@ -150,16 +150,16 @@ function ChannelCard(p: {
       {p.stats && <Histogram stats={p.stats} lo={ch.lo} hi={ch.hi} from={rmin} to={rmax} color={ch.color} />}
       <label className="sf-viewer-row">
         <span className="sf-viewer-key">Min</span>
-        <input type="range" min={rmin} max={rmax} step={step} value={ch.lo}
+        <input type="range" aria-label={`${ch.name} minimum`} min={rmin} max={rmax} step={step} value={ch.lo}
           onChange={(e) => limit("lo", e.target.value)} />
-        <input type="number" className="sf-viewer-num" data-testid={`${id}-min`} step={step} value={shown(ch.lo)}
+        <input type="number" aria-label={`${ch.name} minimum`} className="sf-viewer-num" data-testid={`${id}-min`} step={step} value={shown(ch.lo)}
           onChange={(e) => limit("lo", e.target.value)} />
       </label>
       <label className="sf-viewer-row">
         <span className="sf-viewer-key">Max</span>
-        <input type="range" min={rmin} max={rmax} step={step} value={ch.hi}
+        <input type="range" aria-label={`${ch.name} maximum`} min={rmin} max={rmax} step={step} value={ch.hi}
           onChange={(e) => limit("hi", e.target.value)} />
-        <input type="number" className="sf-viewer-num" data-testid={`${id}-max`} step={step} value={shown(ch.hi)}
+        <input type="number" aria-label={`${ch.name} maximum`} className="sf-viewer-num" data-testid={`${id}-max`} step={step} value={shown(ch.hi)}
           onChange={(e) => limit("hi", e.target.value)} />
       </label>
     </section>

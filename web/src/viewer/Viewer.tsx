@@ -5,7 +5,7 @@ import "./viewer.css";
 import { useCallback, useLayoutEffect, useMemo, useRef, useState, type PointerEvent } from "react";
 import { Sidebar, Toolbar, type ChannelState } from "./Controls";
 import {
-  autoLimits, axisSize, buildLut, composeChannels, defaultColors, formatValue, hasLut, planeOf, planeStats,
+  autoLimits, axisSize, buildLut, composeChannels, defaultColors, formatValue, hasLut, labelColor, planeOf, planeStats,
   renderLabels, type ChannelLut, type PlaneStats,
 } from "./render";
 import { Stage } from "./stage";
@@ -309,8 +309,15 @@ function Status(p: {
         );
       })}
       {labels && (
-        <span className="sf-viewer-value" data-testid="viewer-label">label {label === null ? "–" : label}</span>
+        <span className="sf-viewer-value" data-testid="viewer-label">
+          {labelDot(label)}label {label === null ? "–" : label}
+        </span>
       )}
     </div>
   );
+}
+
+function labelDot(id: number | null) {
+  const rgb = id === null ? null : labelColor(id);
+  return rgb && <i className="sf-viewer-dot" style={{ background: `rgb(${rgb.join(",")})` }} />;
 }

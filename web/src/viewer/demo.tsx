@@ -1,7 +1,7 @@
 // Dev page: the viewer on synthetic images (?scene=<name>), and a first-paint timing (?bench=1).
 // Not part of the app's build; served by `npx vite` at /src/viewer/demo.html.
 
-import { useState } from "react";
+import { StrictMode, useState } from "react";
 import { flushSync } from "react-dom";
 import { createRoot } from "react-dom/client";
 import type { DType, NdImage, TypedArray } from "./types";
@@ -215,4 +215,4 @@ async function bench(root: ReturnType<typeof createRoot>) {
 const params = new URLSearchParams(location.search);
 const root = createRoot(document.getElementById("root")!);
 if (params.has("bench")) void bench(root);
-else root.render(<Demo initial={params.get("scene") ?? "stack"} />);
+else root.render(<StrictMode><Demo initial={params.get("scene") ?? "stack"} /></StrictMode>);

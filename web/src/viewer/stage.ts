@@ -43,7 +43,8 @@ export class Stage {
   private cssWidth = 0;
   private cssHeight = 0;
   private frame = 0;
-  private fitted = false;
+  /** the view follows fit() (on resize and new layers) until the user zooms or pans */
+  private autoFit = true;
   private dirty = false;
   /** milliseconds the last draw onto the visible canvas took */
   lastDrawMs = 0;
@@ -64,11 +65,11 @@ export class Stage {
     this.cssHeight = cssHeight;
     this.canvas.width = Math.max(1, Math.round(cssWidth * dpr));
     this.canvas.height = Math.max(1, Math.round(cssHeight * dpr));
-    if (!this.fitted) this.fit();
+    if (this.autoFit) this.fit();
     else this.draw();
   }
 
-  /** Zoom so the whole image shows, centred; marks the view as chosen once an image is there. */
+  /** Zoom so the whole image shows, centred, and keep it so while the canvas resizes. */
   fit(): void {
     const [w, h] = this.imageSize;
     if (w === 0 || this.cssWidth === 0) {
@@ -78,17 +79,19 @@ export class Stage {
     const fill = Math.min(this.cssWidth / w, this.cssHeight / h) * 0.96;
     const z = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, fill));
     this.setView(z, (this.cssWidth - w * z) / 2, (this.cssHeight - h * z) / 2);
-    this.fitted = true;
+    this.autoFit = true;
   }
 
   /** Zoom to factor (1 = one image pixel per CSS pixel) about screen point (sx, sy), default the centre. */
   zoomTo(zoom: number, sx = this.cssWidth / 2, sy = this.cssHeight / 2): void {
     const z = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, zoom));
     const [ix, iy] = this.toImage(sx, sy);
+    this.autoFit = false;
     this.setView(z, sx - ix * z, sy - iy * z);
   }
 
   panBy(dx: number, dy: number): void {
+    this.autoFit = false;
     this.setView(this.zoom, this.panX + dx, this.panY + dy);
   }
 
@@ -97,7 +100,7 @@ export class Stage {
     return [(sx - this.panX) / this.zoom, (sy - this.panY) / this.zoom];
   }
 
-  /** Ask for a draw at flush(); the first time there is an image to show, fit it first. */
+  /** Ask for a draw at flush(). */
   present(): void {
     this.dirty = true;
   }
@@ -105,7 +108,7 @@ export class Stage {
   /** Draw now if present() was called since the last draw. */
   flush(): void {
     if (!this.dirty) return;
-    if (!this.fitted) this.fit();
+    if (this.autoFit) this.fit();
     this.draw();
   }
 
