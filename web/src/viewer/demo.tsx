@@ -123,6 +123,26 @@ function tiny(): { image: NdImage; labels: NdImage } {
   };
 }
 
+/** A 64×64 ramp of one dtype from its low to its high end (bool: a checkerboard). */
+function ramp(dtype: DType): NdImage {
+  const n = 64 * 64;
+  const ranges: Record<DType, [number, number, (n: number) => TypedArray]> = {
+    bool: [0, 1, (k) => new Uint8Array(k)], uint8: [0, 255, (k) => new Uint8Array(k)],
+    int8: [-128, 127, (k) => new Int8Array(k)], uint16: [0, 65535, (k) => new Uint16Array(k)],
+    int16: [-32768, 32767, (k) => new Int16Array(k)], uint32: [0, 4e9, (k) => new Uint32Array(k)],
+    int32: [-2e9, 2e9, (k) => new Int32Array(k)], float32: [-1e6, 1e6, (k) => new Float32Array(k)],
+    float64: [-1e-6, 1e-6, (k) => new Float64Array(k)],
+  };
+  const [lo, hi, alloc] = ranges[dtype];
+  const data = alloc(n);
+  for (let p = 0; p < n; p++) {
+    const x = p % 64, y = Math.floor(p / 64);
+    const v = lo + ((hi - lo) * p) / (n - 1);
+    data[p] = dtype === "bool" ? (x >> 3) + (y >> 3) & 1 : dtype.startsWith("float") ? v : Math.round(v);
+  }
+  return make(`${dtype} ramp`, dtype, "yx", [64, 64], data);
+}
+
 const scenes: Record<string, () => { image: NdImage | null; labels?: NdImage | null }> = {
   stack: () => stack(),
   tiny: () => tiny(),
@@ -134,6 +154,8 @@ const scenes: Record<string, () => { image: NdImage | null; labels?: NdImage | n
   constant: () => ({ image: constant() }),
   many: () => ({ image: manyChannels() }),
   empty: () => ({ image: null }),
+  ...Object.fromEntries((["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"] as DType[])
+    .map((d) => [`ramp-${d}`, () => ({ image: ramp(d) })])),
 };
 
 function Demo({ initial }: { initial: string }) {
