@@ -143,6 +143,19 @@ function ramp(dtype: DType): NdImage {
   return make(`${dtype} ramp`, dtype, "yx", [64, 64], data);
 }
 
+function fiveD(): NdImage {
+  const [nt, nc, nz, ny, nx] = [3, 2, 5, 96, 128];
+  const data = new Uint16Array(nt * nc * nz * ny * nx);
+  let p = 0;
+  for (let t = 0; t < nt; t++) for (let c = 0; c < nc; c++) for (let z = 0; z < nz; z++) {
+    for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++, p++) {
+      const d = Math.hypot(x - 30 - t * 30 - c * 10, y - 48, (z - 2) * 8);
+      data[p] = 100 + Math.max(0, 4000 - d * d * 4);
+    }
+  }
+  return make("t, c, z demo", "uint16", "tczyx", [nt, nc, nz, ny, nx], data);
+}
+
 const scenes: Record<string, () => { image: NdImage | null; labels?: NdImage | null }> = {
   stack: () => stack(),
   tiny: () => tiny(),
@@ -154,6 +167,7 @@ const scenes: Record<string, () => { image: NdImage | null; labels?: NdImage | n
   constant: () => ({ image: constant() }),
   many: () => ({ image: manyChannels() }),
   empty: () => ({ image: null }),
+  "5d": () => ({ image: fiveD() }),
   ...Object.fromEntries((["bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"] as DType[])
     .map((d) => [`ramp-${d}`, () => ({ image: ramp(d) })])),
 };
