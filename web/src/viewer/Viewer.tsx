@@ -162,7 +162,7 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
       composeChannels(layers, stage.base.buffer(width, height));
       stage.base.commit();
     } else {
-      stage.base.shown = false;
+      stage.base.hide();
     }
     stage.present();
     // the draw is added by the flush below
@@ -180,7 +180,7 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
       renderLabels(plane, outline, stage.labels.buffer(plane.width, plane.height));
       stage.labels.commit();
     } else {
-      stage.labels.shown = false;
+      stage.labels.hide();
     }
     stage.present();
   }, [labels, t, z, outline]);

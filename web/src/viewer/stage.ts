@@ -22,6 +22,10 @@ class Layer {
     return this.pixels.data;
   }
 
+  hide(): void {
+    this.shown = false;
+  }
+
   /** Moves the buffer written since buffer() onto the layer's canvas. */
   commit(): void {
     this.ctx.putImageData(this.pixels!, 0, 0);
