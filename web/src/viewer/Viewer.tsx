@@ -2,7 +2,7 @@
 // a labels overlay, zoom and pan, and the values under the cursor.
 
 import "./viewer.css";
-import { useCallback, useLayoutEffect, useMemo, useRef, useState, type PointerEvent } from "react";
+import { useCallback, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { Sidebar, Toolbar, type ChannelState } from "./Controls";
 import {
   autoLimits, axisSize, buildLut, composeChannels, defaultColors, formatValue, hasLut, labelColor, planeOf, planeStats,
@@ -242,6 +242,24 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
     const inside = x >= 0 && y >= 0 && x < w && y < h;
     setHover((old) => (!inside ? null : old && old[0] === x && old[1] === y ? old : [x, y]));
   };
+  // keys on the focused canvas: F fits, + and - zoom, arrows step z (up, down) and t (left, right)
+  const onKeyDown = (e: KeyboardEvent<HTMLCanvasElement>) => {
+    const stage = stageRef.current;
+    if (!stage || e.ctrlKey || e.metaKey || e.altKey) return;
+    const step = (set: (f: (i: number) => number) => void, n: number, d: number) =>
+      set((i) => Math.max(0, Math.min(n - 1, i + d)));
+    switch (e.key) {
+      case "f": case "F": stage.fit(); break;
+      case "+": case "=": stage.zoomTo(stage.zoom * 1.25); break;
+      case "-": stage.zoomTo(stage.zoom / 1.25); break;
+      case "ArrowUp": step(setZ, nz, 1); break;
+      case "ArrowDown": step(setZ, nz, -1); break;
+      case "ArrowRight": step(setT, nt, 1); break;
+      case "ArrowLeft": step(setT, nt, -1); break;
+      default: return;
+    }
+    e.preventDefault();
+  };
   const onPointerUp = () => {
     drag.current = null;
     setDragging(false);
@@ -261,7 +279,8 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
         <div className="sf-viewer-stage" ref={boxRef}>
           <canvas ref={canvasRef} data-testid="viewer-canvas" className={dragging ? "sf-viewer-dragging" : undefined}
             onPointerDown={onPointerDown} onPointerMove={onPointerMove} onPointerUp={onPointerUp}
-            onPointerCancel={onPointerUp} onPointerLeave={() => setHover(null)} onDoubleClick={onFit} />
+            onPointerCancel={onPointerUp} onPointerLeave={() => setHover(null)} onDoubleClick={onFit}
+            tabIndex={0} onKeyDown={onKeyDown} aria-label={shown ? `Image ${shown.name}` : "No image"} />
           {!shown && <div className="sf-viewer-empty">No image</div>}
         </div>
         <Sidebar channels={channels} stats={stats} integer={!!base && base.dtype !== "float32" && base.dtype !== "float64"}
@@ -281,7 +300,9 @@ function Status(p: {
   if (!hover || !(base || labels)) {
     return (
       <div className="sf-viewer-status" data-testid="viewer-status">
-        <span className="sf-viewer-hint">Scroll to zoom · drag to pan · double-click to fit</span>
+        <span className="sf-viewer-hint">
+          Scroll to zoom · drag to pan · double-click or F to fit{p.nz > 1 && " · ↑↓ z"}{p.nt > 1 && " · ←→ time"}
+        </span>
       </div>
     );
   }
