@@ -23,6 +23,8 @@ function formatZoom(zoom: number): string {
 }
 
 export interface ToolbarProps {
+  /** nothing to show: the view buttons are off */
+  empty: boolean;
   zoom: number;
   onFit(): void;
   onOneToOne(): void;
@@ -41,11 +43,13 @@ export interface ToolbarProps {
 export const Toolbar = memo(function Toolbar(p: ToolbarProps) {
   return (
     <div className="sf-viewer-toolbar">
-      <button type="button" data-testid="viewer-fit" onClick={p.onFit} title="Show the whole image (double-click)">
+      <button type="button" data-testid="viewer-fit" disabled={p.empty} onClick={p.onFit} title="Show the whole image (double-click)">
         Fit
       </button>
-      <button type="button" onClick={p.onOneToOne} title="One image pixel per screen pixel">1:1</button>
-      <span className="sf-viewer-zoom" data-testid="viewer-zoom" title="Zoom (scroll to change)">{formatZoom(p.zoom)}</span>
+      <button type="button" disabled={p.empty} onClick={p.onOneToOne} title="One image pixel per screen pixel">1:1</button>
+      {!p.empty && (
+        <span className="sf-viewer-zoom" data-testid="viewer-zoom" title="Zoom (scroll to change)">{formatZoom(p.zoom)}</span>
+      )}
       {p.nz > 1 && <AxisSlider axis="z" index={p.z} size={p.nz} onChange={p.onZ} />}
       {p.nt > 1 && <AxisSlider axis="t" index={p.t} size={p.nt} onChange={p.onT} />}
       <span className="sf-viewer-spacer" />

@@ -273,7 +273,7 @@ function ViewerBody({ base, labels, className }: { base: NdImage | null; labels:
 
   return (
     <div className={"sf-viewer" + (className ? " " + className : "")}>
-      <Toolbar zoom={zoom} onFit={onFit} onOneToOne={onOneToOne} z={z} nz={nz} onZ={setZ} t={t} nt={nt} onT={setT}
+      <Toolbar empty={!shown} zoom={zoom} onFit={onFit} onOneToOne={onOneToOne} z={z} nz={nz} onZ={setZ} t={t} nt={nt} onT={setT}
         canAutoContrast={!!base && base.dtype !== "bool"} onAutoContrast={onAutoAll} info={info} />
       <div className="sf-viewer-main">
         <div className="sf-viewer-stage" ref={boxRef}>
