@@ -12,7 +12,7 @@ import { InstallDialog } from "./components/InstallDialog";
 import { PluginList, PluginPanel } from "./components/PluginPanel";
 import { TableView } from "./components/TableView";
 import { WindowTabs, WindowView } from "./components/WindowView";
-import { Viewer } from "./viewer/Viewer";
+import { Viewer } from "./viewer";
 
 function useHub(token: string | null) {
   useEffect(() => {
