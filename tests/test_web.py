@@ -380,3 +380,45 @@ async def test_plugins_ask_through_dialogs_and_send_plots(app: Recorded):
     await expect(plot).to_contain_text("demo curve")
     await expect(plot.locator("polyline")).to_have_count(2)
     app.assert_offline()
+
+
+async def test_a_large_uint16_image_shows_fast_with_channels_and_labels(app: Recorded):
+    page = app.page
+    ms = await page.evaluate(
+        """async () => {
+            const n = 2048, data = new Uint16Array(n * n);
+            for (let i = 0; i < data.length; i++) data[i] = (i % n) * 16 + ((i / n) | 0);
+            const t0 = performance.now();
+            window.__scopeflow.addImage({id: "big", name: "big", data, shape: [n, n], dtype: "uint16",
+                                         axes: "yx", kind: "image"});
+            await new Promise((resolve) => {
+                const shown = () => window.__scopeflowViewer && window.__scopeflowViewer.renderCount > 0;
+                const wait = () => (shown() ? resolve() : setTimeout(wait, 5));
+                wait();
+            });
+            await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+            return performance.now() - t0;
+        }"""
+    )
+    assert ms < 3000, f"a 2048x2048 uint16 image took {ms:.0f} ms to show"  # about 0.2 s measured
+    await open_sample(page, "synthetic-cells")
+    await expect(page.get_by_test_id("viewer-z")).to_be_visible()
+    await expect(page.get_by_test_id("viewer-channel-1")).to_be_visible()
+    await open_sample(page, "nuclei-2d")
+    await open_sample(page, "nuclei-2d-labels")  # same size as the image in view: becomes its overlay
+    state = await page.evaluate(
+        "(() => { const s = window.__scopeflow.state(); return [s.activeImage, s.overlay] })()"
+    )
+    assert state[1] is not None and state[0] != state[1]
+    labels, _ = data.load_sample("nuclei-2d-labels")
+    y, x = np.argwhere(labels > 0)[len(np.argwhere(labels > 0)) // 2]
+    await page.get_by_test_id("viewer-opacity").fill("1")
+    inside = await page.evaluate(f"window.__scopeflowViewer.renderedPixel({x}, {y})")
+    outside_point = np.argwhere(labels == 0)[0]
+    outside = await page.evaluate(
+        f"window.__scopeflowViewer.renderedPixel({outside_point[1]}, {outside_point[0]})"
+    )
+    assert inside[:3] != [inside[0]] * 3, "a labelled pixel is drawn in colour"
+    assert outside[0] == outside[1] == outside[2], "background stays grey"
+    await shot(page, "overlay")
+    app.assert_offline()

@@ -158,18 +158,24 @@ function Field({ port, value, onChange }: { port: PortSpec; value: unknown; onCh
 
 export function OpForm({ plugin, op }: { plugin: PluginManifest; op: OpSpec }) {
   const activeImage = useStore((s) => s.activeImage);
+  const overlay = useStore((s) => s.overlay);
   const run = useStore((s) => s.runs[runKey(plugin.id, op.name)]);
   const progress = useStore((s) => s.progress[plugin.id]);
   const [values, setValues] = useState<Values>(() => Object.fromEntries(op.inputs.map((p) => [p.name, initial(p, activeImage)])));
   const [problem, setProblem] = useState("");
-  // follow the image being viewed until the user picks one
+  const [picked, setPicked] = useState<Record<string, boolean>>({});
+  // image inputs follow what is in view (a labels input: the overlay) until the user picks one
   useEffect(() => {
     setValues((v) => {
       const next = { ...v };
-      for (const p of op.inputs) if (p.kind === "ndarray" && !next[p.name] && activeImage) next[p.name] = activeImage;
+      for (const p of op.inputs) {
+        if (p.kind !== "ndarray" || picked[p.name]) continue;
+        const wanted = /label|mask/i.test(p.name) ? (overlay ?? activeImage) : activeImage;
+        if (wanted) next[p.name] = wanted;
+      }
       return next;
     });
-  }, [activeImage, op.inputs]);
+  }, [activeImage, overlay, op.inputs, picked]);
   const running = run?.state === "running";
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
@@ -188,7 +194,15 @@ export function OpForm({ plugin, op }: { plugin: PluginManifest; op: OpSpec }) {
         <span className="sf-muted">{op.description}</span>
       </div>
       {op.inputs.map((port) => (
-        <Field key={port.name} port={port} value={values[port.name]} onChange={(v) => setValues((s) => ({ ...s, [port.name]: v }))} />
+        <Field
+          key={port.name}
+          port={port}
+          value={values[port.name]}
+          onChange={(v) => {
+            setValues((s) => ({ ...s, [port.name]: v }));
+            if (port.kind === "ndarray") setPicked((s) => ({ ...s, [port.name]: true }));
+          }}
+        />
       ))}
       <div className="sf-op-actions">
         <button type="submit" className="sf-primary" disabled={running} data-testid={`run-${op.name}`}>
