@@ -5,7 +5,6 @@ import { refreshPlugins, setRpc } from "./actions";
 import { browserApi } from "./browserApi";
 import { HubError, forgetToken, getJson, keepConnected, saveToken, takeToken } from "./hub";
 import { addLog, get, set, useStore } from "./store";
-import { setServer } from "./windows";
 import { ConnectionBadge, Dialogs, LogPanel, Toasts, TokenPrompt } from "./components/Chrome";
 import { DataPanel, openFiles } from "./components/DataPanel";
 import { InstallDialog } from "./components/InstallDialog";
@@ -26,12 +25,12 @@ function useHub(token: string | null) {
     getJson(token, "/api/hub")
       .then(() => {
         if (cancelled) return;
+        void refreshPlugins().catch(() => undefined); // the list shows while the websocket opens
         stop = keepConnected(
           token,
           async (connection) => {
             await connection.server.rpc.register_service(browserApi(), true);
             setRpc(connection.server);
-            setServer(() => connection.server);
             await refreshPlugins();
           },
           (state, detail) => {

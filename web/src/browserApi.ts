@@ -2,7 +2,6 @@
 
 import { addImage, addLog, addTable, ask, get, set } from "./store";
 import { asTable, fromNdarray, isNdarray } from "./images";
-import { openWindow } from "./windows";
 
 type Caller = string;
 
@@ -40,7 +39,7 @@ async function createWindow(caller: Caller, config: Record<string, any> = {}): P
     return { id: shown.id };
   }
   const plugin = get().plugins.find((p) => p.id === type || p.name === type);
-  if (plugin) return openWindow(plugin, { data, config });
+  if (plugin) return (await import("./windows")).openWindow(plugin, { data, config });
   throw new Error(`createWindow: no window type ${JSON.stringify(type)} (try scopeflow/plot, scopeflow/table, an image, or a window plugin)`);
 }
 

@@ -3,10 +3,12 @@
 
 import { RPC } from "imjoy-rpc/dist/imjoy-rpc.js";
 import imjoyRpcUrl from "imjoy-rpc/dist/imjoy-rpc.js?url";
+import { rpc } from "./actions";
+import { windowApi } from "./browserApi";
+import { registerFrame } from "./frames";
 import { getJson } from "./hub";
 import { addLog, get, set } from "./store";
 import type { PluginManifest } from "./types";
-import { windowApi } from "./browserApi";
 
 interface Parts {
   window: string;
@@ -75,26 +77,6 @@ class HostConnection {
   }
 }
 
-interface Live {
-  frame: HTMLIFrameElement;
-  remote: Promise<any>;
-  dispose: () => void;
-}
-
-const live = new Map<string, Live>();
-let serverRef: () => any = () => {
-  throw new Error("not connected to the hub");
-};
-
-export function setServer(server: () => any) {
-  serverRef = server;
-}
-
-/** The iframe element of a window (the WindowPanel component mounts it). */
-export function windowFrame(id: string): HTMLIFrameElement | undefined {
-  return live.get(id)?.frame;
-}
-
 /** Open a window plugin; resolves to its exported api once `setup` (and `run`, with data) finished. */
 export async function openWindow(
   plugin: PluginManifest,
@@ -116,29 +98,24 @@ export async function openWindow(
       const data = event.data as { type?: string; peer_id?: string };
       if (data.type === "initialized") {
         connection.peer_id = data.peer_id || "";
-        const rpc = new RPC(connection, { name: "scopeflow" });
-        rpc.once("remoteReady", () => {
+        const host = new RPC(connection, { name: "scopeflow" });
+        host.once("remoteReady", () => {
           window.clearTimeout(timer);
-          resolve(rpc.getRemote());
+          resolve(host.getRemote());
         });
-        void rpc.setInterface(windowApi(plugin.id, serverRef));
-        rpc.sendInterface();
-        rpc.requestRemote();
+        void host.setInterface(windowApi(plugin.id, rpc));
+        host.sendInterface();
+        host.requestRemote();
       } else if (data.type) {
         connection.fire(data.type, data);
       }
     };
     window.addEventListener("message", onMessage);
-    live.set(id, {
-      frame,
-      remote: null as unknown as Promise<any>,
-      dispose: () => {
-        window.removeEventListener("message", onMessage);
-        window.clearTimeout(timer);
-      },
+    registerFrame(id, frame, () => {
+      window.removeEventListener("message", onMessage);
+      window.clearTimeout(timer);
     });
   });
-  live.get(id)!.remote = remote;
   frame.srcdoc = windowDocument(plugin, parts);
   set((s) => ({ windows: [...s.windows, { id, pluginId: plugin.id, name: plugin.name, data: options.data }], view: id }));
   try {
@@ -151,10 +128,4 @@ export async function openWindow(
     addLog("error", plugin.id, `window ${plugin.name} failed: ${String(err)}`, undefined, true);
     throw err;
   }
-}
-
-export function closeWindow(id: string) {
-  live.get(id)?.dispose();
-  live.delete(id);
-  set((s) => ({ windows: s.windows.filter((w) => w.id !== id) }));
 }

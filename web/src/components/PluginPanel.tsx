@@ -4,7 +4,6 @@ import { useMemo, useState } from "react";
 import { pluginAction, removePlugin, shareLink } from "../actions";
 import { addLog, set, useStore } from "../store";
 import type { PluginManifest } from "../types";
-import { openWindow } from "../windows";
 import { Markdown } from "./Markdown";
 import { OpForm } from "./OpForm";
 import { PlotView } from "./PlotView";
@@ -103,7 +102,7 @@ export function PluginPanel() {
       <p>{plugin.description}</p>
       <div className="sf-actions">
         {isWindow(plugin) ? (
-          <button className="sf-primary" onClick={() => void openWindow(plugin).catch(() => undefined)} data-testid="open-window">
+          <button className="sf-primary" onClick={() => void import("../windows").then((w) => w.openWindow(plugin)).catch(() => undefined)} data-testid="open-window">
             Open window
           </button>
         ) : (

@@ -2,7 +2,7 @@
 
 import { useEffect, useRef } from "react";
 import { set, useStore } from "../store";
-import { closeWindow, windowFrame } from "../windows";
+import { closeWindow, windowFrame } from "../frames";
 
 export function WindowTabs() {
   const view = useStore((s) => s.view);
