@@ -142,7 +142,8 @@ class PluginsHandler(HubMixin, APIHandler):
         try:
             if isinstance(url, str) and url:
                 if body.get("preview"):
-                    manifest = await self.hub.registry.preview_url(url)
+                    public_only = body.get("public_only") is True  # a preview no user asked for yet
+                    manifest = await self.hub.registry.preview_url(url, public_only)
                 else:
                     trusted = body.get("sha256")  # what the user saw in the preview
                     trusted = trusted if isinstance(trusted, str) else None

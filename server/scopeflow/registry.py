@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,12 +25,26 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.netutil import DefaultExecutorResolver
 
 from .manifest import ManifestError, PluginManifest, is_plugin_file, parse_plugin
 
 __all__ = ["Registry", "normalize_url"]
 
 SUFFIXES = (".imjoy.html", ".html", ".py")
+
+
+class PublicResolver(DefaultExecutorResolver):
+    """Resolves only to public addresses: a fetch nobody confirmed must not reach into the local network."""
+
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, Any]]:
+        found = await super().resolve(host, port, family)
+        public = [entry for entry in found if ipaddress.ip_address(entry[1][0]).is_global]
+        if not public:
+            raise OSError(f"{host} is a loopback, private or link-local address: confirm to fetch it")
+        return public
 
 
 class PluginChanged(ValueError):
@@ -141,8 +157,13 @@ class Registry:
         self.scan()
         return self.get(manifest.id)
 
-    async def fetch(self, url: str, *, max_bytes: int = 5_000_000, timeout: float = 20) -> tuple[str, str]:
-        """Download a plugin file: ``(normalized url, text)``; :class:`ValueError` says what went wrong."""
+    async def fetch(
+        self, url: str, *, max_bytes: int = 5_000_000, timeout: float = 20, public_only: bool = False
+    ) -> tuple[str, str]:
+        """Download a plugin file: ``(normalized url, text)``; :class:`ValueError` says what went wrong.
+
+        ``public_only`` refuses hosts that resolve to loopback, private or link-local addresses, redirects
+        included (for fetches no user asked for, e.g. previewing a link someone sent)."""
         final = normalize_url(url)
         chunks: list[bytes] = []
         headers: dict[str, str] = {}
@@ -164,7 +185,8 @@ class Registry:
             headers={"User-Agent": "scopeflow", "Accept": "text/plain, text/html, */*"},
         )
         # A client of its own: the body limit is a client setting. Past it tornado drops the connection.
-        client = AsyncHTTPClient(force_instance=True, max_body_size=max_bytes)
+        options: dict[str, Any] = {"resolver": PublicResolver()} if public_only else {}
+        client = AsyncHTTPClient(force_instance=True, max_body_size=max_bytes, **options)
         try:
             await client.fetch(request)
         except HTTPClientError as exc:
@@ -187,9 +209,9 @@ class Registry:
         except UnicodeDecodeError:
             raise ValueError(f"{final}: not UTF-8 text") from None
 
-    async def preview_url(self, url: str) -> PluginManifest:
+    async def preview_url(self, url: str, public_only: bool = False) -> PluginManifest:
         """Fetch and parse a plugin without storing anything."""
-        final, text = await self.fetch(url)
+        final, text = await self.fetch(url, public_only=public_only)
         return parse_plugin(text, _filename(final, text), source_url=final)
 
     async def install_url(self, url: str, sha256: str | None = None) -> PluginManifest:

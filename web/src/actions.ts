@@ -138,8 +138,9 @@ export interface Preview {
   url: string;
 }
 
-export async function previewUrl(url: string): Promise<PluginManifest> {
-  return postJson<PluginManifest>(token(), "/api/plugins", { url, preview: true });
+/** `publicOnly`: for previews the user did not ask for (a shared link): the hub refuses local addresses. */
+export async function previewUrl(url: string, publicOnly = false): Promise<PluginManifest> {
+  return postJson<PluginManifest>(token(), "/api/plugins", { url, preview: true, public_only: publicOnly });
 }
 
 export async function installUrl(url: string, sha256: string): Promise<PluginManifest> {

@@ -31,12 +31,12 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
   const [manifest, setManifest] = useState<PluginManifest | null>(null);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState("");
-  const preview = async (target: string) => {
+  const preview = async (target: string, publicOnly = false) => {
     setBusy("preview");
     setError("");
     setManifest(null);
     try {
-      setManifest(await previewUrl(target));
+      setManifest(await previewUrl(target, publicOnly));
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -45,7 +45,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
   };
   // a shared link previews at once, unless it points into the user's own network
   useEffect(() => {
-    if (initialUrl && !isLocalAddress(initialUrl)) void preview(initialUrl);
+    if (initialUrl && !isLocalAddress(initialUrl)) void preview(initialUrl, true);
   }, [initialUrl]);
   const install = async () => {
     if (!manifest) return;
