@@ -18,6 +18,10 @@ DOORS = [
     ("POST", "/api/plugins/crasher/stop"),
     ("POST", "/api/plugins/crasher/restart"),
     ("GET", "/api/plugins/crasher/logs"),
+    ("GET", "/api/samples"),
+    ("GET", "/api/samples/nuclei-2d"),
+    ("POST", "/api/images/read"),
+    ("POST", "/api/images/write"),
     ("GET", "/api/kernels"),
     ("GET", "/api/sessions"),
     ("GET", "/api/contents"),
@@ -190,3 +194,11 @@ async def test_refused_connections_do_not_log_the_token(hub):
             pass
     leaks = [line for line in hub.log().splitlines() if hub.token in line and "/?token=" not in line]
     assert leaks == []
+
+
+def test_a_preview_nobody_confirmed_stays_out_of_the_local_network(hub):
+    for url in ("http://127.0.0.1:9/x.py", "http://localhost:9/x.py", "http://192.168.1.1/x.py"):
+        status, body = hub.request("/api/plugins", "POST", {"url": url, "preview": True, "public_only": True})
+        assert status == 400 and b"loopback, private or link-local" in body, (url, body)
+    status, body = hub.request("/api/plugins", "POST", {"url": "http://127.0.0.1:9/x.py", "preview": True})
+    assert status == 400 and b"could not fetch" in body and b"private" not in body  # asked for: it was tried

@@ -1,0 +1,167 @@
+// What the user does: refresh plugins, start/stop them, run an op, install from a URL.
+
+import { HubError, getJson, postJson, request } from "./hub";
+import { addImage, addLog, addTable, get, set } from "./store";
+import { asTable, fromNdarray, isNdarray, toNdarray } from "./images";
+import type { OpSpec, PluginManifest, PluginStatus, PortSpec } from "./types";
+
+let server: any = null;
+export function setRpc(s: any) {
+  server = s;
+}
+export const rpc = (): any => {
+  if (!server) throw new Error("not connected to the hub");
+  return server;
+};
+
+const token = () => get().token || "";
+
+export async function refreshPlugins(): Promise<void> {
+  const body = await getJson<{ plugins: PluginManifest[]; errors: { path: string; error: string }[] }>(
+    token(),
+    "/api/plugins",
+  );
+  set((s) => ({
+    plugins: body.plugins,
+    pluginErrors: body.errors,
+    selectedPlugin: s.selectedPlugin ?? body.plugins.find((p) => p.ops.length > 0)?.id ?? null,
+  }));
+}
+
+export async function pluginAction(plugin: PluginManifest, action: "start" | "stop" | "restart"): Promise<void> {
+  patchStatus(plugin.id, { state: action === "stop" ? "stopped" : "starting", error: null });
+  try {
+    const status = await postJson<PluginStatus>(token(), `/api/plugins/${plugin.id}/${action}`, {});
+    patchStatus(plugin.id, status);
+  } catch (err) {
+    addLog("error", plugin.id, `${action} failed: ${String(err)}`, undefined, true);
+  } finally {
+    void refreshPlugins();
+  }
+}
+
+function patchStatus(id: string, status: Partial<PluginStatus>) {
+  set((s) => ({
+    plugins: s.plugins.map((p) => (p.id === id ? { ...p, status: { ...p.status, ...status } } : p)),
+  }));
+}
+
+export const runKey = (plugin: string, op: string) => `${plugin}.${op}`;
+
+/** The value an input sends: images as ndarrays, tables as columns, the rest as typed in. */
+function argument(port: PortSpec, value: unknown): unknown {
+  if (port.kind === "ndarray") {
+    const image = get().images.find((i) => i.id === value);
+    if (!image) throw new Error(`choose an image for "${port.name}"`);
+    return toNdarray(image);
+  }
+  if (port.kind === "table") {
+    const table = get().tables.find((t) => t.id === value);
+    if (!table) throw new Error(`choose a table for "${port.name}"`);
+    return Object.fromEntries(table.columns.map((c, i) => [c, table.rows.map((r) => r[i])]));
+  }
+  return value;
+}
+
+/** Run one op of a plugin with the form's values; results go to the viewer, tables or the log. */
+export async function runOp(plugin: PluginManifest, op: OpSpec, values: Record<string, unknown>): Promise<void> {
+  const key = runKey(plugin.id, op.name);
+  const started = performance.now();
+  set((s) => ({
+    runs: { ...s.runs, [key]: { state: "running", progress: null, started: Date.now() } },
+    progress: { ...s.progress, [plugin.id]: 0 },
+  }));
+  try {
+    const args = op.inputs.map((port) => argument(port, values[port.name]));
+    if (plugin.status.state !== "ready") patchStatus(plugin.id, { state: "starting" });
+    const service = await rpc().getPlugin(plugin.id);
+    patchStatus(plugin.id, { state: "ready", error: null });
+    if (typeof service[op.name] !== "function") throw new Error(`${plugin.name} has no function ${op.name}`);
+    const result = await service[op.name](...args);
+    const seconds = (performance.now() - started) / 1000;
+    const summary = showResult(plugin, op, result);
+    set((s) => ({ runs: { ...s.runs, [key]: { state: "done", progress: 1, started: s.runs[key]?.started ?? 0, seconds, result: summary } } }));
+    addLog("info", plugin.id, `${op.title || op.name} finished in ${seconds.toFixed(2)} s: ${summary}`);
+  } catch (err) {
+    const message = errorText(err);
+    set((s) => ({ runs: { ...s.runs, [key]: { state: "error", progress: null, started: s.runs[key]?.started ?? 0, error: message } } }));
+    addLog("error", plugin.id, `${op.title || op.name} failed`, message);
+    void refreshPlugins();
+  } finally {
+    set((s) => {
+      const progress = { ...s.progress };
+      delete progress[plugin.id];
+      return { progress };
+    });
+  }
+}
+
+/** imjoy-rpc's remote errors read "RemoteError:message\ntraceback": keep both, readable. */
+export function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.replace(/^(Error: )?RemoteError:/, "").trim();
+}
+
+function showResult(plugin: PluginManifest, op: OpSpec, result: unknown): string {
+  const outputs = op.outputs;
+  const title = `${op.title || op.name}`;
+  const shown: string[] = [];
+  const place = (value: unknown, port: PortSpec | undefined, label: string) => {
+    if (isNdarray(value)) {
+      const labels = /label|mask|segment/i.test(`${port?.name} ${op.name}`) && /int|uint/.test(value._rdtype);
+      const image = fromNdarray(value, label, { axes: port?.axes, kind: labels ? "labels" : "image", source: `${plugin.id}.${op.name}` });
+      addImage(image);
+      shown.push(`image ${image.shape.join("×")} ${image.dtype}`);
+      return;
+    }
+    const table = port?.kind === "table" || (typeof value === "object" && value !== null) ? asTable(value, label, plugin.id) : null;
+    if (table) {
+      addTable(table);
+      shown.push(`table of ${table.rows.length} rows`);
+      return;
+    }
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (isNdarray(v) || asTable(v, k) !== null) place(v, outputs.find((o) => o.name === k), `${label} ${k}`);
+        else shown.push(`${k}: ${JSON.stringify(v)}`);
+      }
+      return;
+    }
+    shown.push(value === undefined || value === null ? "done" : JSON.stringify(value));
+  };
+  place(result, outputs[0], title === plugin.name ? title : `${title} (${plugin.name})`);
+  return shown.join(", ");
+}
+
+export interface Preview {
+  manifest: PluginManifest;
+  url: string;
+}
+
+/** `publicOnly`: for previews the user did not ask for (a shared link): the hub refuses local addresses. */
+export async function previewUrl(url: string, publicOnly = false): Promise<PluginManifest> {
+  return postJson<PluginManifest>(token(), "/api/plugins", { url, preview: true, public_only: publicOnly });
+}
+
+export async function installUrl(url: string, sha256: string): Promise<PluginManifest> {
+  const manifest = await postJson<PluginManifest>(token(), "/api/plugins", { url, sha256 });
+  await refreshPlugins();
+  set({ selectedPlugin: manifest.id });
+  addLog("info", manifest.id, `installed ${manifest.name} ${manifest.version} from ${url}`, undefined, true);
+  return manifest;
+}
+
+export async function removePlugin(plugin: PluginManifest): Promise<void> {
+  await request(token(), `/api/plugins/${plugin.id}`, { method: "DELETE" });
+  await refreshPlugins();
+}
+
+/** The link that shares a plugin: this app with `?plugin=` its source URL. */
+export function shareLink(plugin: PluginManifest): string | null {
+  if (!plugin.source_url) return null;
+  const url = new URL(window.location.origin + window.location.pathname);
+  url.searchParams.set("plugin", plugin.source_url);
+  return url.href;
+}
+
+export { HubError };

@@ -1,0 +1,9 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+// The hub serves dist/ at "/": asset URLs stay relative to it, and nothing comes from another origin.
+export default defineConfig({
+  plugins: [react()],
+  base: "/",
+  build: { outDir: "dist", assetsDir: "assets", sourcemap: true, chunkSizeWarningLimit: 1500 },
+});
