@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -11,6 +12,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 
@@ -33,8 +35,9 @@ def peak_rss_mb(pid: int) -> float:
 
 
 class BenchHub:
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, config: dict[str, Any] | None = None) -> None:
         self.env = env or {}
+        self.config = config or {}  # traitlets configuration, e.g. {"Hub": {"web_dir": ...}}
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -43,6 +46,11 @@ class BenchHub:
 
     def __enter__(self) -> BenchHub:
         log = open(Path(self._tmp.name) / "hub.log", "wb")
+        if self.config:
+            config_dir = Path(self._tmp.name) / "config"
+            config_dir.mkdir()
+            (config_dir / "jupyter_server_config.json").write_text(json.dumps(self.config))
+            self.env["JUPYTER_CONFIG_DIR"] = str(config_dir)
         self.process = subprocess.Popen(
             [
                 sys.executable,

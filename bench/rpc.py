@@ -8,12 +8,13 @@ array), and a plain in-process copy of each array. Figures:
 - tiny call round trip, client → hub → plugin kernel → back, and kernel → hub → kernel → back;
 - float32 array round trips (sent, returned) of each size: client ↔ kernel and kernel ↔ kernel, through
   shared memory (everything on one machine) and through HTTP to the hub (as for kernels on other hosts;
-  a second hub whose kernels are told to use HTTP), and through imjoy-rpc's own chunked messages (the
-  path before out-of-band arrays) for sizes up to 64 MB;
-- the web app's codec (web/src/transfer.ts) in Node with the npm imjoy-rpc client ↔ kernel, through HTTP
-  (the browser's path; Chromium itself is measured once the web app is built);
+  a second hub whose kernels are told to use HTTP and which keeps no spare kernel), and through
+  imjoy-rpc's own chunked messages (the path before out-of-band arrays) for sizes up to 64 MB;
+- the web app's codec (web/src/transfer.ts) with the npm imjoy-rpc client ↔ kernel, through HTTP: in
+  Chromium (tiny call, arrays, beside a raw websocket echo and a copy made in the same page), and in Node;
 - peak resident memory of the client, the hub and the kernels;
-- plugin cold start: kernel start to service ready, as the engine measures it, and as a client sees it.
+- plugin cold start: launch to service ready, as the engine measures it, from the engine's spare kernel
+  (once it is ready) and, on the second hub, starting a kernel each time.
 
 Bandwidth is bytes moved both ways over the round trip time. Ratios are what to compare across
 machines; absolute figures are noisy on a shared machine.
@@ -30,6 +31,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _browser
 from _hub import BenchHub, free_port, peak_rss_mb
 from scopeflow.client import connect
 
@@ -137,10 +140,15 @@ async def run_hub(hub: BenchHub, sizes: list[int], args: argparse.Namespace, ful
     out: dict[str, Any] = {}
     mode = "http" if hub.env.get("SCOPEFLOW_TRANSFER") == "http" else None
     server = await connect(hub.url, token=hub.token, transfer=mode)
+    spare = hub.env.get("SCOPEFLOW_SPARE_KERNEL") != "0"
+    if spare:
+        await wait_for_spare(hub)
     start = time.perf_counter()
     echo = await server.get_plugin("bench-echo")
     out["client_cold_start_s"] = time.perf_counter() - start
     out["cold_start_s"] = json.loads(hub.get("/api/plugins/bench-echo"))["status"]["startup_seconds"]
+    if spare:
+        await wait_for_spare(hub)
     relay = await server.get_plugin("bench-relay")
     out["second_cold_start_s"] = json.loads(hub.get("/api/plugins/bench-relay"))["status"]["startup_seconds"]
     out["mode"] = server.rpc.transfer.mode
@@ -162,6 +170,13 @@ async def run_hub(hub: BenchHub, sizes: list[int], args: argparse.Namespace, ful
         echo_pid = await echo.pid()
         await inline.disconnect()
         out["node"] = node_round_trips(hub, sizes)
+        why_not = _browser.missing()
+        if why_not:
+            print(f"(no browser figures: {why_not})", file=sys.stderr)
+        else:
+            out["browser"] = await _browser.browser_round_trips(
+                hub.url, hub.token, sizes, args.repeat, args.raw_port
+            )
         out["peak_rss_mb"] = {
             "client": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "hub": hub.peak_rss_mb(),
@@ -184,6 +199,21 @@ def node_round_trips(hub: BenchHub, sizes: list[int]) -> dict[str, float]:
         return {}
     line = next(x for x in reversed(result.stdout.splitlines()) if x.startswith("{"))
     return dict(json.loads(line)["timings"])
+
+
+async def wait_for_spare(hub: BenchHub, timeout: float = 60) -> None:
+    """Until the engine's spare kernel is up and idle (its imports done), as it is a while after start."""
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while time.monotonic() < deadline:
+        owned = {p["status"]["kernel_id"] for p in json.loads(hub.get("/api/plugins"))["plugins"]}
+        idle = [k for k in json.loads(hub.get("/api/kernels")) if k["id"] not in owned]
+        idle = [k for k in idle if k["execution_state"] == "idle"]
+        idle_since = (idle_since or time.monotonic()) if idle else None
+        if idle_since and time.monotonic() - idle_since > 0.5:
+            return
+        await asyncio.sleep(0.1)
+    print("(the spare kernel was not ready in time)", file=sys.stderr)
 
 
 def rate(size: int, seconds: float) -> float:
@@ -214,12 +244,26 @@ def report(ours: dict[str, Any], http: dict[str, Any], raw: dict[str, float], co
         for name, seconds in rows:
             mine = rate(size, seconds)
             print(f"  {name:<42}{mine:>11.0f}{base:>10.0f}{mem:>10.0f}{mine / base:>8.2f}{mine / mem:>8.3f}")
-    print("browser ↔ hub: not measured yet (needs the web app in web/, built with vite)")
+    browser = ours.get("browser")
+    if browser:
+        page_raw, page_copy = browser["raw_websocket"], browser["copy"]
+        tiny_ms = browser["scopeflow"]["tiny_ms"]
+        print("in Chromium (web/src/transfer.ts); baselines: raw websocket echo and copy, in the same page")
+        print(
+            f"  {'tiny call page → kernel (ms)':<42}{tiny_ms:>11.2f}{page_raw['tiny_ms']:>10.2f}"
+            f"{'':>10}{tiny_ms / page_raw['tiny_ms']:>8.2f}"
+        )
+        for size in sizes:
+            key = f"{size}MB_s"
+            mine, base = rate(size, browser["scopeflow"][key]), rate(size, page_raw[key])
+            mem = rate(size, page_copy[key])
+            name = f"{size} MB page ↔ kernel, HTTP (MB/s)"
+            print(f"  {name:<42}{mine:>11.0f}{base:>10.0f}{mem:>10.0f}{mine / base:>8.2f}{mine / mem:>8.3f}")
     print("peak resident memory (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in ours["peak_rss_mb"].items()))
     print(
-        f"plugin cold start, kernel start → service ready (s): first {ours['cold_start_s']:.2f}, "
-        f"second {ours['second_cold_start_s']:.2f}; as the client sees the first: "
-        f"{ours['client_cold_start_s']:.2f}"
+        f"plugin cold start, launch → service ready (s): {ours['cold_start_s']:.2f} and "
+        f"{ours['second_cold_start_s']:.2f} from the spare kernel ({ours['client_cold_start_s']:.2f} as the "
+        f"client sees it); {http['cold_start_s']:.2f} and {http['second_cold_start_s']:.2f} starting kernels"
     )
     print("÷ raw: scopeflow / raw websocket (time for tiny calls, rate for arrays); ÷ copy: rate / copy rate")
 
@@ -241,19 +285,22 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
     copy = copy_round_trips(sizes, args.repeat)
-    port = free_port()
+    args.raw_port = free_port()
     ready = multiprocessing.Event()
-    echo = multiprocessing.Process(target=_echo_server, args=(port, ready), daemon=True)
+    echo = multiprocessing.Process(target=_echo_server, args=(args.raw_port, ready), daemon=True)
     echo.start()
     ready.wait(20)
     try:
-        raw = asyncio.run(raw_round_trips(port, sizes, args.tiny, args.repeat))
+        raw = asyncio.run(raw_round_trips(args.raw_port, sizes, args.tiny, args.repeat))
+        with tempfile.TemporaryDirectory(prefix="scopeflow-bench-web-") as web:
+            if _browser.missing() is None:
+                _browser.prepare(Path(web))
+            with BenchHub(config={"Hub": {"web_dir": web}}) as hub:
+                ours = asyncio.run(run_hub(hub, sizes, args, full=True))
+        with BenchHub({"SCOPEFLOW_TRANSFER": "http", "SCOPEFLOW_SPARE_KERNEL": "0"}) as hub:
+            http = asyncio.run(run_hub(hub, sizes, args, full=False))
     finally:
         echo.terminate()
-    with BenchHub() as hub:
-        ours = asyncio.run(run_hub(hub, sizes, args, full=True))
-    with BenchHub({"SCOPEFLOW_TRANSFER": "http"}) as hub:
-        http = asyncio.run(run_hub(hub, sizes, args, full=False))
     report(ours, http, raw, copy, sizes)
     if args.json:
         figures = {"sizes_mb": sizes, "scopeflow": ours, "scopeflow_http": http, "raw_websocket": raw,
