@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import secrets
 from typing import Any
 
 import msgpack
 import numpy as np
+from imjoy_rpc.hypha import rpc as _library
 from imjoy_rpc.hypha.rpc import RPC
 
 from .transfer import INLINE_MAX, RTYPE, Transfer, find_handles, inline
@@ -33,6 +35,36 @@ _STAMP = msgpack.packb(MARK) + msgpack.packb(1)
 _LAZY = "_scopeflow_lazy"  # marks a heartbeat whose first beat is skipped
 _FALLBACK = "_scopeflow_reject"  # a resolve callback's reject, for results that cannot be encoded
 _TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("scopeflow_call_target", default=None)
+
+
+class _Ids:
+    """Session and callback ids for imjoy-rpc: 88 random bits as hex (``shortuuid``'s base-57 encoding of
+    a uuid4 costs ~20 µs, and every call takes three)."""
+
+    @staticmethod
+    def uuid() -> str:
+        return secrets.token_hex(11)
+
+
+_signature = _library.callable_sig
+_method_signatures: dict[tuple[Any, bool], Any] = {}
+
+
+def _callable_sig(function: Any, skip_context: bool = False) -> Any:
+    """imjoy-rpc's ``callable_sig``, remembered for bound methods (every call with a timeout encodes its
+    timer's ``reset``; ``inspect.signature`` costs ~70 µs). Other callables are often made per call."""
+    underlying = getattr(function, "__func__", None)
+    if underlying is None:
+        return _signature(function, skip_context)
+    key = (underlying, skip_context)
+    if key not in _method_signatures:
+        _method_signatures[key] = _signature(function, skip_context)
+    return _method_signatures[key]
+
+
+# the same protocol, cheaper: every RPC of the process (hub, kernels, clients) uses these
+_library.shortuuid = _Ids
+_library.callable_sig = _callable_sig
 
 
 class FastRPC(RPC):
