@@ -228,8 +228,8 @@ class Engine:
             start = asyncio.ensure_future(self._kernel())
             try:
                 kernel_id, client = await asyncio.shield(start)  # a kernel being started is never abandoned
-            except asyncio.CancelledError:
-                start.add_done_callback(self._discard_started_kernel)
+            except asyncio.CancelledError:  # stopped meanwhile: the stop waits until that kernel is gone
+                self._keep(asyncio.ensure_future(self._discard_when_started(start)), plugin.shutdowns)
                 raise
             plugin.kernel_id, plugin.client = kernel_id, client
             kernel = self.kernel_manager.get_kernel(kernel_id)
@@ -413,6 +413,14 @@ class Engine:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         return task
+
+    async def _discard_when_started(self, start: asyncio.Future[tuple[str, Any]]) -> None:
+        try:
+            kernel_id, client = await start
+        except Exception:
+            return  # it never started
+        client.stop_channels()
+        await self._spawn_shutdown(kernel_id)
 
     def _discard_started_kernel(self, start: asyncio.Future[tuple[str, Any]]) -> None:
         """A kernel whose launch was stopped while it was starting: shut it down once it is up."""
