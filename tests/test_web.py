@@ -422,3 +422,16 @@ async def test_a_large_uint16_image_shows_fast_with_channels_and_labels(app: Rec
     assert outside[0] == outside[1] == outside[2], "background stays grey"
     await shot(page, "overlay")
     app.assert_offline()
+
+
+async def test_a_hostile_window_cannot_reach_the_app_through_the_rpc(app: Recorded):
+    page = app.page
+    title = await page.title()
+    await page.get_by_test_id("plugin-escape").click()
+    await page.get_by_test_id("open-window").click()
+    frame = page.frame_locator("iframe.sf-window-frame")
+    await expect(frame.locator("#out")).to_contain_text("refused", timeout=60_000)
+    assert await page.title() == title
+    assert await page.evaluate("window.__pwned === undefined")
+    await expect(page.get_by_test_id("log")).to_contain_text("showMessage.constructor")
+    app.assert_offline()
