@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
+import json
 import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -349,7 +350,7 @@ async def test_the_app_reconnects_after_a_hub_restart(browser: Browser, tmp_path
         await expect(state).to_have_attribute("data-state", "connected", timeout=30_000)
         stop_hub(first)
         await expect(state).to_have_attribute("data-state", "reconnecting", timeout=30_000)
-        await asyncio.sleep(1)
+        await asyncio.sleep(4)  # several failed attempts: none of them may linger and hold the app's id
         second = start_hub(tmp_path / "b", port=port)
         try:
             await expect(state).to_have_attribute("data-state", "connected", timeout=60_000)
@@ -357,6 +358,10 @@ async def test_the_app_reconnects_after_a_hub_restart(browser: Browser, tmp_path
             await expect(page.get_by_test_id("op-hello").get_by_test_id("run-done")).to_contain_text(
                 "Hello, world!"
             )
+            await asyncio.sleep(2)
+            assert "already connected" not in second.log()
+            clients = json.loads(second.request("/api/hub")[1])["clients"]
+            assert len([c for c in clients if c.startswith("app-")]) == 1
         finally:
             stop_hub(second)
         recorded.assert_offline()

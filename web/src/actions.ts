@@ -10,7 +10,7 @@ export function setRpc(s: any) {
   server = s;
 }
 export const rpc = (): any => {
-  if (!server) throw new Error("not connected to the hub");
+  if (!server) throw new Error("not connected to the hub: wait until it is back (top bar), then try again");
   return server;
 };
 
