@@ -160,6 +160,15 @@ async def test_a_plugin_runs_on_a_sample_and_the_viewer_shows_the_result(app: Re
     grey = np.array([p[0] + p[1] + p[2] for p in shown], float)
     values = np.array([got[y, x] for x, y in points])
     assert np.corrcoef(grey, values)[0, 1] > 0.9
+    # tuning sigma and running again redoes the sample, not the blurred result; results say what made them
+    await page.get_by_test_id("input-sigma").fill("1")
+    await page.get_by_test_id("run-blur").click()
+    await page.wait_for_function("window.__scopeflow.state().images.length === 3", timeout=60_000)
+    names = await page.evaluate("window.__scopeflow.state().images.map(i => i.name)")
+    assert names[1:] == [
+        "Gaussian blur sigma=3 of Nuclei, fluorescence (2D)",
+        "Gaussian blur sigma=1 of Nuclei, fluorescence (2D)",
+    ]
     await shot(page, "blur")
     app.assert_offline()
 

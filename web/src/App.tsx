@@ -7,6 +7,7 @@ import { HubError, forgetToken, getJson, keepConnected, saveToken, takeToken } f
 import { addLog, set, useStore } from "./store";
 import { ConnectionBadge, Dialogs, LogPanel, Toasts, TokenPrompt } from "./components/Chrome";
 import { DataPanel, openFiles } from "./components/DataPanel";
+import { ErrorBoundary } from "./components/ErrorBoundary";
 import { InstallDialog } from "./components/InstallDialog";
 import { PluginList, PluginPanel } from "./components/PluginPanel";
 import { TableView } from "./components/TableView";
@@ -168,11 +169,17 @@ export function App() {
       </header>
       <aside className="sf-left">
         <PluginList onInstall={() => setInstallUrl("")} />
-        <PluginPanel />
+        <ErrorBoundary name="plugin panel">
+          <PluginPanel />
+        </ErrorBoundary>
       </aside>
-      <Center />
+      <ErrorBoundary name="viewer">
+        <Center />
+      </ErrorBoundary>
       <aside className="sf-right">
-        <DataPanel />
+        <ErrorBoundary name="data panel">
+          <DataPanel />
+        </ErrorBoundary>
       </aside>
       <footer className="sf-footer">
         <LogPanel />
