@@ -91,7 +91,8 @@ export async function runOp(plugin: PluginManifest, op: OpSpec, values: Record<s
     set((s) => {
       const progress = { ...s.progress };
       delete progress[plugin.id];
-      return { progress };
+      // a status the plugin set while it ran is over with the run
+      return { progress, status: s.status.startsWith(`${plugin.id}: `) ? "" : s.status };
     });
   }
 }

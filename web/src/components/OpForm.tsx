@@ -77,7 +77,9 @@ function Field({ port, value, onChange }: { port: PortSpec; value: unknown; onCh
   const tables = useStore((s) => s.tables);
   const kind = kindOf(port);
   const id = `field-${port.name}`;
-  const hint = port.description || (port.axes ? `image with axes ${port.axes}` : "");
+  const hint =
+    port.description ||
+    (port.axes ? `image with axes ${port.axes}` : kind === "json" ? "a number, text, or JSON ([1, 2], {\"a\": 1})" : "");
   let input;
   if (kind === "image") {
     input = (
