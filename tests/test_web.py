@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
+import json
 import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -159,6 +160,15 @@ async def test_a_plugin_runs_on_a_sample_and_the_viewer_shows_the_result(app: Re
     grey = np.array([p[0] + p[1] + p[2] for p in shown], float)
     values = np.array([got[y, x] for x, y in points])
     assert np.corrcoef(grey, values)[0, 1] > 0.9
+    # tuning sigma and running again redoes the sample, not the blurred result; results say what made them
+    await page.get_by_test_id("input-sigma").fill("1")
+    await page.get_by_test_id("run-blur").click()
+    await page.wait_for_function("window.__scopeflow.state().images.length === 3", timeout=60_000)
+    names = await page.evaluate("window.__scopeflow.state().images.map(i => i.name)")
+    assert names[1:] == [
+        "Gaussian blur sigma=3 of Nuclei, fluorescence (2D)",
+        "Gaussian blur sigma=1 of Nuclei, fluorescence (2D)",
+    ]
     await shot(page, "blur")
     app.assert_offline()
 
@@ -349,7 +359,7 @@ async def test_the_app_reconnects_after_a_hub_restart(browser: Browser, tmp_path
         await expect(state).to_have_attribute("data-state", "connected", timeout=30_000)
         stop_hub(first)
         await expect(state).to_have_attribute("data-state", "reconnecting", timeout=30_000)
-        await asyncio.sleep(1)
+        await asyncio.sleep(4)  # several failed attempts: none of them may linger and hold the app's id
         second = start_hub(tmp_path / "b", port=port)
         try:
             await expect(state).to_have_attribute("data-state", "connected", timeout=60_000)
@@ -357,6 +367,10 @@ async def test_the_app_reconnects_after_a_hub_restart(browser: Browser, tmp_path
             await expect(page.get_by_test_id("op-hello").get_by_test_id("run-done")).to_contain_text(
                 "Hello, world!"
             )
+            await asyncio.sleep(2)
+            assert "already connected" not in second.log()
+            clients = json.loads(second.request("/api/hub")[1])["clients"]
+            assert len([c for c in clients if c.startswith("app-")]) == 1
         finally:
             stop_hub(second)
         recorded.assert_offline()
@@ -421,4 +435,17 @@ async def test_a_large_uint16_image_shows_fast_with_channels_and_labels(app: Rec
     assert inside[:3] != [inside[0]] * 3, "a labelled pixel is drawn in colour"
     assert outside[0] == outside[1] == outside[2], "background stays grey"
     await shot(page, "overlay")
+    app.assert_offline()
+
+
+async def test_a_hostile_window_cannot_reach_the_app_through_the_rpc(app: Recorded):
+    page = app.page
+    title = await page.title()
+    await page.get_by_test_id("plugin-escape").click()
+    await page.get_by_test_id("open-window").click()
+    frame = page.frame_locator("iframe.sf-window-frame")
+    await expect(frame.locator("#out")).to_contain_text("refused", timeout=60_000)
+    assert await page.title() == title
+    assert await page.evaluate("window.__pwned === undefined")
+    await expect(page.get_by_test_id("log")).to_contain_text("showMessage.constructor")
     app.assert_offline()

@@ -141,13 +141,13 @@ class PluginsHandler(HubMixin, APIHandler):
         source = body.get("source")
         try:
             if isinstance(url, str) and url:
+                public_only = body.get("public_only") is True  # a link nobody confirmed yet
                 if body.get("preview"):
-                    public_only = body.get("public_only") is True  # a preview no user asked for yet
                     manifest = await self.hub.registry.preview_url(url, public_only)
                 else:
                     trusted = body.get("sha256")  # what the user saw in the preview
                     trusted = trusted if isinstance(trusted, str) else None
-                    manifest = await self.hub.registry.install_url(url, trusted)
+                    manifest = await self.hub.registry.install_url(url, trusted, public_only)
             elif isinstance(source, str) and isinstance(body.get("filename"), str):
                 manifest = self.hub.registry.install_source(source, body["filename"])
             else:

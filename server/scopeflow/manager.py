@@ -18,12 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .router import Router
+from .router import MANAGER_ID, Router
 from .rpc import FastRPC
 
 log = logging.getLogger("scopeflow.manager")
 
-MANAGER_ID = "workspace-manager"
 APP_SERVICE = "imjoy-api"  # the service the web app registers for plugins' UI calls
 RECONNECTION_EXPIRES_IN = 24 * 3600
 UI_CALLS = (
@@ -351,6 +350,9 @@ class Manager:
 
     def _provider_of(self, local_id: str) -> str | None:
         for client, entry in reversed(list(self.clients.items())):
+            kernel = self.engine is not None and self.engine.knows(client.split("/")[-1])
+            if local_id == APP_SERVICE and kernel:
+                continue  # a plugin kernel offering the app's api would read every prompt meant for the user
             if any(s["id"].split(":")[-1] == local_id for s in entry["services"]):
                 return client
         return None

@@ -214,12 +214,14 @@ class Registry:
         final, text = await self.fetch(url, public_only=public_only)
         return parse_plugin(text, _filename(final, text), source_url=final)
 
-    async def install_url(self, url: str, sha256: str | None = None) -> PluginManifest:
+    async def install_url(
+        self, url: str, sha256: str | None = None, public_only: bool = False
+    ) -> PluginManifest:
         """Fetch a plugin and install it (see :meth:`install_source`).
 
         With ``sha256`` (what the user saw in a preview), a file that changed since is refused with
         :class:`PluginChanged`: what gets installed is exactly what was trusted."""
-        final, text = await self.fetch(url)
+        final, text = await self.fetch(url, public_only=public_only)
         if sha256 is not None:
             found = hashlib.sha256(text.encode("utf-8")).hexdigest()
             if found != sha256:

@@ -4,9 +4,10 @@ import { useEffect, useState } from "react";
 import { refreshPlugins, setRpc } from "./actions";
 import { browserApi } from "./browserApi";
 import { HubError, forgetToken, getJson, keepConnected, saveToken, takeToken } from "./hub";
-import { addLog, get, set, useStore } from "./store";
+import { addLog, set, useStore } from "./store";
 import { ConnectionBadge, Dialogs, LogPanel, Toasts, TokenPrompt } from "./components/Chrome";
 import { DataPanel, openFiles } from "./components/DataPanel";
+import { ErrorBoundary } from "./components/ErrorBoundary";
 import { InstallDialog } from "./components/InstallDialog";
 import { PluginList, PluginPanel } from "./components/PluginPanel";
 import { TableView } from "./components/TableView";
@@ -21,37 +22,43 @@ function useHub(token: string | null) {
     }
     let stop: (() => void) | null = null;
     let cancelled = false;
+    let retry = 0;
     set({ connection: "connecting" });
-    getJson(token, "/api/hub")
-      .then(() => {
-        if (cancelled) return;
-        void refreshPlugins().catch(() => undefined); // the list shows while the websocket opens
-        stop = keepConnected(
-          token,
-          async (connection) => {
-            await connection.server.rpc.register_service(browserApi(), true);
-            setRpc(connection.server);
-            await refreshPlugins();
-          },
-          (state, detail) => {
-            set({ connection: state, connectionDetail: detail ?? "" });
-            if (state === "reconnecting") addLog("warning", "hub", detail ?? "reconnecting");
-            if (state === "connected") addLog("info", "hub", "connected");
-          },
-        );
-      })
-      .catch((err) => {
-        if (cancelled) return;
-        if (err instanceof HubError && (err.status === 401 || err.status === 403)) {
-          forgetToken();
-          set({ connection: "refused", token: null });
-        } else {
-          set({ connection: "reconnecting", connectionDetail: String(err) });
-          window.setTimeout(() => set({ token: get().token }), 2000);
-        }
-      });
+    const begin = () => {
+      getJson(token, "/api/hub")
+        .then(() => {
+          if (cancelled) return;
+          void refreshPlugins().catch(() => undefined); // the list shows while the websocket opens
+          stop = keepConnected(
+            token,
+            async (connection) => {
+              await connection.server.rpc.register_service(browserApi(), true);
+              setRpc(connection.server);
+              await refreshPlugins();
+            },
+            (state, detail) => {
+              set({ connection: state, connectionDetail: detail ?? "" });
+              if (state === "reconnecting") addLog("warning", "hub", detail ?? "reconnecting");
+              if (state === "connected") addLog("info", "hub", "connected");
+            },
+            () => setRpc(null), // nothing may call a connection that is gone
+          );
+        })
+        .catch((err) => {
+          if (cancelled) return;
+          if (err instanceof HubError && (err.status === 401 || err.status === 403)) {
+            forgetToken();
+            set({ connection: "refused", token: null });
+          } else {
+            set({ connection: "reconnecting", connectionDetail: String(err) });
+            retry = window.setTimeout(begin, 2000);
+          }
+        });
+    };
+    begin();
     return () => {
       cancelled = true;
+      window.clearTimeout(retry);
       stop?.();
     };
   }, [token]);
@@ -162,11 +169,17 @@ export function App() {
       </header>
       <aside className="sf-left">
         <PluginList onInstall={() => setInstallUrl("")} />
-        <PluginPanel />
+        <ErrorBoundary name="plugin panel">
+          <PluginPanel />
+        </ErrorBoundary>
       </aside>
-      <Center />
+      <ErrorBoundary name="viewer">
+        <Center />
+      </ErrorBoundary>
       <aside className="sf-right">
-        <DataPanel />
+        <ErrorBoundary name="data panel">
+          <DataPanel />
+        </ErrorBoundary>
       </aside>
       <footer className="sf-footer">
         <LogPanel />

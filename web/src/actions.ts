@@ -10,7 +10,7 @@ export function setRpc(s: any) {
   server = s;
 }
 export const rpc = (): any => {
-  if (!server) throw new Error("not connected to the hub");
+  if (!server) throw new Error("not connected to the hub: wait until it is back (top bar), then try again");
   return server;
 };
 
@@ -79,7 +79,7 @@ export async function runOp(plugin: PluginManifest, op: OpSpec, values: Record<s
     if (typeof service[op.name] !== "function") throw new Error(`${plugin.name} has no function ${op.name}`);
     const result = await service[op.name](...args);
     const seconds = (performance.now() - started) / 1000;
-    const summary = showResult(plugin, op, result);
+    const summary = showResult(plugin, op, result, values);
     set((s) => ({ runs: { ...s.runs, [key]: { state: "done", progress: 1, started: s.runs[key]?.started ?? 0, seconds, result: summary } } }));
     addLog("info", plugin.id, `${op.title || op.name} finished in ${seconds.toFixed(2)} s: ${summary}`);
   } catch (err) {
@@ -91,7 +91,8 @@ export async function runOp(plugin: PluginManifest, op: OpSpec, values: Record<s
     set((s) => {
       const progress = { ...s.progress };
       delete progress[plugin.id];
-      return { progress };
+      // a status the plugin set while it ran is over with the run
+      return { progress, status: s.status.startsWith(`${plugin.id}: `) ? "" : s.status };
     });
   }
 }
@@ -102,10 +103,25 @@ export function errorText(err: unknown): string {
   return text.replace(/^(Error: )?RemoteError:/, "").trim();
 }
 
-function showResult(plugin: PluginManifest, op: OpSpec, result: unknown): string {
+/** "Gaussian blur σ… of Nuclei": results say what made them, so runs can be told apart. */
+function resultName(plugin: PluginManifest, op: OpSpec, values: Record<string, unknown>): string {
+  const title = op.title || op.name;
+  const params = op.inputs
+    .filter((p) => p.kind === "value" && values[p.name] !== undefined && values[p.name] !== null && values[p.name] !== "")
+    .slice(0, 3)
+    .map((p) => `${p.name}=${typeof values[p.name] === "object" ? "…" : String(values[p.name])}`);
+  const source = op.inputs
+    .filter((p) => p.kind === "ndarray")
+    .map((p) => get().images.find((i) => i.id === values[p.name])?.name)
+    .find(Boolean);
+  const base = title === plugin.name ? title : `${title} (${plugin.name})`;
+  return `${base}${params.length ? ` ${params.join(" ")}` : ""}${source ? ` of ${source}` : ""}`;
+}
+
+function showResult(plugin: PluginManifest, op: OpSpec, result: unknown, values: Record<string, unknown>): string {
   const outputs = op.outputs;
-  const title = `${op.title || op.name}`;
   const shown: string[] = [];
+  const name = resultName(plugin, op, values);
   const place = (value: unknown, port: PortSpec | undefined, label: string) => {
     if (isNdarray(value)) {
       const labels = /label|mask|segment/i.test(`${port?.name} ${op.name}`) && /int|uint/.test(value._rdtype);
@@ -114,7 +130,12 @@ function showResult(plugin: PluginManifest, op: OpSpec, result: unknown): string
       shown.push(`image ${image.shape.join("×")} ${image.dtype}`);
       return;
     }
-    const table = port?.kind === "table" || (typeof value === "object" && value !== null) ? asTable(value, label, plugin.id) : null;
+    // several outputs come back as a list (a Python tuple): one value per declared output
+    if (Array.isArray(value) && outputs.length > 1 && value.length === outputs.length && port === outputs[0]) {
+      value.forEach((v, i) => place(v, outputs[i], `${label} ${outputs[i].name}`));
+      return;
+    }
+    const table = port?.kind === "table" || !containsArrays(value) ? asTable(value, label, plugin.id) : null;
     if (table) {
       addTable(table);
       shown.push(`table of ${table.rows.length} rows`);
@@ -122,15 +143,23 @@ function showResult(plugin: PluginManifest, op: OpSpec, result: unknown): string
     }
     if (value && typeof value === "object" && !Array.isArray(value)) {
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (isNdarray(v) || asTable(v, k) !== null) place(v, outputs.find((o) => o.name === k), `${label} ${k}`);
+        if (isNdarray(v) || (v && typeof v === "object")) place(v, outputs.find((o) => o.name === k), `${label} ${k}`);
         else shown.push(`${k}: ${JSON.stringify(v)}`);
       }
       return;
     }
-    shown.push(value === undefined || value === null ? "done" : JSON.stringify(value));
+    shown.push(value === undefined || value === null ? "done" : JSON.stringify(value).slice(0, 200));
   };
-  place(result, outputs[0], title === plugin.name ? title : `${title} (${plugin.name})`);
+  place(result, outputs[0], name);
   return shown.join(", ");
+}
+
+/** Does a result hold n-d arrays (other than 1-d columns)? Then it is images, not a table. */
+function containsArrays(value: unknown): boolean {
+  if (isNdarray(value)) return value._rshape.length !== 1;
+  if (Array.isArray(value)) return value.some(containsArrays);
+  if (value && typeof value === "object") return Object.values(value).some(containsArrays);
+  return false;
 }
 
 export interface Preview {
@@ -143,8 +172,8 @@ export async function previewUrl(url: string, publicOnly = false): Promise<Plugi
   return postJson<PluginManifest>(token(), "/api/plugins", { url, preview: true, public_only: publicOnly });
 }
 
-export async function installUrl(url: string, sha256: string): Promise<PluginManifest> {
-  const manifest = await postJson<PluginManifest>(token(), "/api/plugins", { url, sha256 });
+export async function installUrl(url: string, sha256: string, publicOnly = false): Promise<PluginManifest> {
+  const manifest = await postJson<PluginManifest>(token(), "/api/plugins", { url, sha256, public_only: publicOnly });
   await refreshPlugins();
   set({ selectedPlugin: manifest.id });
   addLog("info", manifest.id, `installed ${manifest.name} ${manifest.version} from ${url}`, undefined, true);

@@ -1,7 +1,7 @@
 // The api plugins call (`api.showMessage(...)` in a Python kernel or a window): registered as `imjoy-api`.
 
 import { addImage, addLog, addTable, ask, get, set } from "./store";
-import { asTable, fromNdarray, isNdarray } from "./images";
+import { asTable, fromNdarray, isNdarray, typedFromBytes } from "./images";
 
 type Caller = string;
 
@@ -16,13 +16,28 @@ export function progressFraction(value: unknown): number {
   return Math.max(0, Math.min(1, n > 1 ? n / 100 : n));
 }
 
+/** A list of numbers from a JSON list or a 1-d ndarray (numpy arrays arrive as ndarrays); else null. */
+function numbersOf(value: unknown): number[] | null {
+  if (isNdarray(value)) {
+    const { data } = typedFromBytes(value._rvalue instanceof Uint8Array ? value._rvalue : new Uint8Array(value._rvalue), value._rdtype);
+    return Array.from(data as ArrayLike<number>, Number);
+  }
+  if (Array.isArray(value)) return value.map((v) => (typeof v === "number" ? v : Number.NaN));
+  return null;
+}
+
 /** `createWindow`/`showDialog`: plots, images and tables go to the app's own views; a window plugin opens. */
 async function createWindow(caller: Caller, config: Record<string, any> = {}): Promise<unknown> {
   const type = String(config.type || "");
   const name = String(config.name || config.title || type || "window");
   const data = config.data ?? {};
   if (type === "scopeflow/plot") {
-    const plot = { name, source: caller, x: data.x ?? [], series: data.series ?? {}, xlabel: data.xlabel, ylabel: data.ylabel };
+    const series: Record<string, number[]> = {};
+    for (const [key, values] of Object.entries(data.series ?? {})) {
+      const numbers = numbersOf(values);
+      if (numbers) series[key] = numbers;
+    }
+    const plot = { name, source: caller, x: numbersOf(data.x) ?? [], series, xlabel: data.xlabel, ylabel: data.ylabel };
     set((s) => ({ plots: { ...s.plots, [name]: plot } }));
     return { id: name };
   }

@@ -93,29 +93,35 @@ export function keepConnected(
   token: string,
   onConnect: (connection: Connection) => Promise<void>,
   onState: (state: ConnectionState, detail?: string) => void,
+  onLost: () => void = () => {},
 ): () => void {
   let stopped = false;
   let current: Connection | null = null;
-  const clientId = `app-${Math.random().toString(36).slice(2, 10)}`;
+  const base = `app-${Math.random().toString(36).slice(2, 10)}`;
+  let attempts = 0;
 
   const attempt = async (delay: number): Promise<void> => {
     if (stopped) return;
-    let closed = false;
+    // every attempt is a client of its own: a leftover of an earlier one can never hold our id
+    const clientId = `${base}-${attempts++}`;
+    let abandoned = false;
     let server: any = null;
+    const abandon = () => {
+      abandoned = true; // the library's own retries construct sockets: those now throw and stop
+      server?.rpc?._connection?.disconnect("abandoned");
+    };
     const onClose = () => {
-      if (closed || stopped) return;
-      closed = true;
-      // stop the library's own retry loop: we reconnect with a fresh client, at our pace
-      server?.rpc?._connection?.disconnect("reconnecting");
+      if (abandoned || stopped) return;
+      abandon();
+      onLost();
       onState("reconnecting", "the hub went away; reconnecting…");
-      const old = current;
       current = null;
-      if (old) void old.close();
       window.setTimeout(() => void attempt(500), 500);
     };
-    // a WebSocket that tells us when an open connection closes
+    // a WebSocket that says when an open connection closes, and that cannot be reopened once abandoned
     class WatchedSocket extends WebSocket {
       constructor(url: string | URL, protocols?: string | string[]) {
+        if (abandoned || stopped) throw new Error("this connection attempt was abandoned");
         super(url, protocols);
         this.binaryType = "arraybuffer";
         let opened = false;
@@ -134,15 +140,15 @@ export function keepConnected(
         method_timeout: 600,
         WebSocketClass: WatchedSocket,
       });
-      if (stopped) {
-        await server.disconnect();
+      if (stopped || abandoned) {
+        abandon();
         return;
       }
       current = {
         server,
         clientId,
         close: async () => {
-          closed = true;
+          abandon();
           try {
             await server.disconnect();
           } catch {
@@ -153,13 +159,10 @@ export function keepConnected(
       await onConnect(current);
       onState("connected");
     } catch (err) {
-      if (stopped || closed) return;
-      const text = String(err);
-      closed = true;
-      server?.rpc?._connection?.disconnect("retrying");
-      onState("reconnecting", `cannot reach the hub (${text}); retrying…`);
-      const next = Math.min(delay * 2, 5000);
-      window.setTimeout(() => void attempt(next), delay);
+      if (stopped || abandoned) return;
+      abandon();
+      onState("reconnecting", `cannot reach the hub (${String(err)}); retrying…`);
+      window.setTimeout(() => void attempt(Math.min(delay * 2, 5000)), delay);
     }
   };
   onState("connecting");

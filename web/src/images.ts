@@ -21,6 +21,11 @@ export const imageId = (): string => `img-${Date.now().toString(36)}-${(counter+
 
 /** Typed pixels from raw little-endian bytes (copied when the bytes are not aligned for the type). */
 export function typedFromBytes(bytes: Uint8Array, dtype: string): { data: TypedArray; dtype: DType } {
+  if (/^[<>|=]/.test(dtype)) {
+    const bigEndian = dtype[0] === ">";
+    dtype = NUMPY_CODES[dtype.slice(1)] ?? dtype.slice(1);
+    if (bigEndian) bytes = swapBytes(bytes, itemSize(dtype));
+  }
   if (dtype === "int64" || dtype === "uint64") {
     const wide = dtype === "int64"
       ? new BigInt64Array(bytes.slice().buffer)
@@ -48,6 +53,23 @@ export function typedFromBytes(bytes: Uint8Array, dtype: string): { data: TypedA
     data: new kind(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / size),
     dtype: dtype as DType,
   };
+}
+
+const NUMPY_CODES: Record<string, string> = {
+  b1: "bool", u1: "uint8", i1: "int8", u2: "uint16", i2: "int16", u4: "uint32", i4: "int32",
+  u8: "uint64", i8: "int64", f2: "float16", f4: "float32", f8: "float64",
+};
+
+function itemSize(dtype: string): number {
+  const sizes: Record<string, number> = { int64: 8, uint64: 8, float64: 8, float16: 2 };
+  return sizes[dtype] ?? ARRAYS[dtype as DType]?.BYTES_PER_ELEMENT ?? 1;
+}
+
+function swapBytes(bytes: Uint8Array, size: number): Uint8Array {
+  if (size === 1) return bytes;
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += size) for (let j = 0; j < size; j++) out[i + j] = bytes[i + size - 1 - j];
+  return out;
 }
 
 function halfToFloat(h: number): number {
@@ -94,6 +116,10 @@ export function fromNdarray(
 ): NdImage {
   const { data, dtype } = typedFromBytes(bytesOf(value._rvalue), value._rdtype);
   const shape = [...value._rshape];
+  const expected = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== expected) {
+    throw new Error(`${name}: ${data.length} values for shape ${shape.join("×")} (${expected} expected)`);
+  }
   const kind = options.kind ?? (looksLikeLabels(name, dtype) ? "labels" : "image");
   return { id: imageId(), name, data, shape, dtype, axes: guessAxes(shape, options.axes), kind, source: options.source };
 }
@@ -181,13 +207,19 @@ export function saveBlob(blob: Blob, filename: string): void {
 
 /** A table port's value (columns dict or list of row dicts) → a table, or null if it is not one. */
 export function asTable(value: unknown, name: string, source?: string): TableData | null {
-  if (Array.isArray(value) && value.length > 0 && value.every((r) => r && typeof r === "object" && !Array.isArray(r))) {
+  if (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((r) => r && typeof r === "object" && !Array.isArray(r) && !isNdarray(r))
+  ) {
     const columns = [...new Set(value.flatMap((r) => Object.keys(r as object)))];
     const rows = value.map((r) => columns.map((c) => (r as Record<string, unknown>)[c]));
     return { id: imageId(), name, columns, rows, source };
   }
   if (value && typeof value === "object" && !Array.isArray(value) && !isNdarray(value)) {
-    const entries = Object.entries(value as Record<string, unknown>).map(
+    const raw = Object.entries(value as Record<string, unknown>);
+    if (raw.some(([, v]) => isNdarray(v) && v._rshape.length !== 1)) return null; // images are not columns
+    const entries = raw.map(
       ([k, v]) => [k, isNdarray(v) ? Array.from(typedFromBytes(bytesOf(v._rvalue), v._rdtype).data as ArrayLike<number>) : v] as const,
     );
     if (entries.length === 0 || !entries.every(([, v]) => Array.isArray(v))) return null;
@@ -201,7 +233,8 @@ export function asTable(value: unknown, name: string, source?: string): TableDat
 
 export function tableToCsv(table: TableData): string {
   const cell = (v: unknown) => {
-    const text = v === null || v === undefined ? "" : String(v);
+    let text = v === null || v === undefined ? "" : String(v);
+    if (typeof v === "string" && /^[=+\-@\t\r]/.test(text)) text = `'${text}`; // spreadsheets run these as formulas
     return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   };
   return [table.columns.map(cell).join(","), ...table.rows.map((r) => r.map(cell).join(","))].join("\n") + "\n";

@@ -46,6 +46,9 @@ imjoyRPC.setupRPC({ name: ${json(plugin.name)}, type: "window" }).then(function 
 </script></body></html>`;
 }
 
+// the messages of imjoy-rpc's protocol a window may send to the app
+const ALLOWED = new Set(["setInterface", "getInterface", "interfaceSetAsRemote", "method", "callback", "disposeObject", "disposed"]);
+
 class HostConnection {
   private handlers: Record<string, ((data: any) => void)[]> = {};
   peer_id = "";
@@ -64,8 +67,25 @@ class HostConnection {
     this.handlers[event] = (this.handlers[event] || []).filter((h) => h !== handler);
   }
   fire(event: string, data: any) {
+    if (!ALLOWED.has(event)) return; // e.g. "execute": a window never makes the app run code
+    if (event === "method" && !this.callable(data)) {
+      addLog("warning", "windows", `a window asked for ${JSON.stringify(String(data?.name)).slice(0, 80)}: refused`);
+      return;
+    }
     for (const handler of [...(this.handlers[event] || [])]) handler(data);
   }
+  /** imjoy-rpc's host resolves dotted names with plain indexing ("showMessage.constructor" would reach
+   * Function): only own properties, step by step, ending on a function. */
+  private callable(data: any): boolean {
+    if (!data || typeof data.name !== "string" || typeof data.object_id !== "string") return false;
+    let target: any = this.objects()?.[data.object_id];
+    for (const part of data.name.split(".")) {
+      if (target === null || typeof target !== "object" || !Object.hasOwn(target, part)) return false;
+      target = target[part];
+    }
+    return typeof target === "function";
+  }
+  objects: () => Record<string, unknown> | undefined = () => undefined;
   emit(data: Record<string, unknown>) {
     const { __transferables__, ...message } = data;
     void __transferables__;
@@ -93,12 +113,16 @@ export async function openWindow(
   const connection = new HostConnection(frame);
   const remote = new Promise<any>((resolve, reject) => {
     const timer = window.setTimeout(() => reject(new Error(`${plugin.name}: the window did not start in 20 s`)), 20000);
+    let started = false;
     const onMessage = (event: MessageEvent) => {
       if (event.source !== frame.contentWindow || !event.data || typeof event.data !== "object") return;
       const data = event.data as { type?: string; peer_id?: string };
       if (data.type === "initialized") {
+        if (started) return; // once: a second one would pile up RPCs answering every call again
+        started = true;
         connection.peer_id = data.peer_id || "";
         const host = new RPC(connection, { name: "scopeflow" });
+        connection.objects = () => (host as unknown as { _object_store: Record<string, unknown> })._object_store;
         host.once("remoteReady", () => {
           window.clearTimeout(timer);
           resolve(host.getRemote());

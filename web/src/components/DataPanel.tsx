@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "react";
 import { getJson } from "../hub";
 import { downloadImage, loadSample, openFile, type SampleInfo } from "../images";
 import { addImage, addLog, get, set, useStore } from "../store";
+import type { NdImage } from "../viewer/types";
 
 export async function openFiles(files: FileList | File[]) {
   for (const file of Array.from(files)) {
@@ -41,6 +42,8 @@ export function DataPanel() {
       setLoading("");
     }
   };
+  const viewed = images.find((i) => i.id === active);
+  const fits = (labels: NdImage) => !viewed || labels.shape.slice(-2).join() === viewed.shape.slice(-2).join();
   const save = (id: string, format: "tiff" | "png") => {
     const image = images.find((i) => i.id === id);
     if (image) downloadImage(token || "", image, format).catch((err) => addLog("error", "data", `download failed: ${String(err)}`, undefined, true));
@@ -67,7 +70,12 @@ export function DataPanel() {
             </span>
             <span className="sf-row-actions">
               {img.kind === "labels" && img.id !== active && (
-                <button className="sf-mini" onClick={() => set({ overlay: img.id === overlay ? null : img.id, view: "viewer" })} title="Show as an overlay on the image being viewed">
+                <button
+                  className="sf-mini"
+                  onClick={() => set({ overlay: img.id === overlay ? null : img.id, view: "viewer" })}
+                  disabled={!fits(img)}
+                  title={fits(img) ? "Show as an overlay on the image being viewed" : "Not the size of the image being viewed"}
+                >
                   {img.id === overlay ? "hide overlay" : "overlay"}
                 </button>
               )}
@@ -94,6 +102,11 @@ export function DataPanel() {
                   {t.name}
                 </button>
                 <span className="sf-muted sf-small">{t.rows.length} rows</span>
+                <span className="sf-row-actions">
+                  <button className="sf-mini" title="Close" onClick={() => set((s) => ({ tables: s.tables.filter((x) => x.id !== t.id), activeTable: s.activeTable === t.id ? null : s.activeTable, view: s.view === "table" && s.activeTable === t.id ? "viewer" : s.view }))}>
+                    ✕
+                  </button>
+                </span>
               </li>
             ))}
           </ul>

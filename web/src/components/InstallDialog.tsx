@@ -2,6 +2,7 @@
 
 import { useEffect, useState } from "react";
 import { errorText, installUrl, previewUrl } from "../actions";
+import { useStore } from "../store";
 import type { PluginManifest } from "../types";
 import { Markdown } from "./Markdown";
 
@@ -29,14 +30,18 @@ export function isLocalAddress(url: string): boolean {
 export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onClose: () => void }) {
   const [url, setUrl] = useState(initialUrl);
   const [manifest, setManifest] = useState<PluginManifest | null>(null);
+  const [previewed, setPreviewed] = useState<{ url: string; publicOnly: boolean } | null>(null);
+  const existing = useStore((s) => s.plugins.find((p) => p.id === manifest?.id));
   const [error, setError] = useState("");
   const [busy, setBusy] = useState("");
   const preview = async (target: string, publicOnly = false) => {
     setBusy("preview");
     setError("");
     setManifest(null);
+    setPreviewed(null);
     try {
       setManifest(await previewUrl(target, publicOnly));
+      setPreviewed({ url: target, publicOnly });
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -48,11 +53,11 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
     if (initialUrl && !isLocalAddress(initialUrl)) void preview(initialUrl, true);
   }, [initialUrl]);
   const install = async () => {
-    if (!manifest) return;
+    if (!manifest || !previewed) return;
     setBusy("install");
     setError("");
     try {
-      await installUrl(url, manifest.sha256);
+      await installUrl(previewed.url, manifest.sha256, previewed.publicOnly); // exactly what was shown
       onClose();
     } catch (err) {
       setError(errorText(err));
@@ -88,10 +93,17 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
             <div className="sf-plugin-title">
               <h2>{manifest.name}</h2>
               <span className="sf-muted">
-                {manifest.version} · {manifest.type}
+                {manifest.version} · {manifest.type} · id <code>{manifest.id}</code>
               </span>
             </div>
             <p>{manifest.description}</p>
+            {existing && (
+              <div className="sf-warning" data-testid="install-replaces">
+                This replaces the plugin <strong>{existing.name}</strong> {existing.version} (
+                {existing.source_url ? `installed from ${existing.source_url}` : "built in"}), which has the same id:
+                everything that uses <code>{manifest.id}</code> will run the new code.
+              </div>
+            )}
             <div className="sf-small">
               source:{" "}
               <a href={manifest.source_url || url} target="_blank" rel="noreferrer noopener">
@@ -115,7 +127,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
         )}
         <div className="sf-actions">
           <button onClick={onClose}>Cancel</button>
-          <button className="sf-primary" disabled={!manifest || busy !== ""} onClick={() => void install()} data-testid="install-confirm">
+          <button className="sf-primary" disabled={!manifest || !previewed || previewed.url !== url || busy !== ""} onClick={() => void install()} data-testid="install-confirm">
             {busy === "install" ? "Installing…" : "Install and trust"}
           </button>
         </div>

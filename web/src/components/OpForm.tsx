@@ -2,7 +2,7 @@
 
 import { useEffect, useState } from "react";
 import { runKey, runOp } from "../actions";
-import { useStore } from "../store";
+import { get, useStore } from "../store";
 import type { OpSpec, PluginManifest, PortSpec } from "../types";
 
 type Values = Record<string, unknown>;
@@ -77,7 +77,9 @@ function Field({ port, value, onChange }: { port: PortSpec; value: unknown; onCh
   const tables = useStore((s) => s.tables);
   const kind = kindOf(port);
   const id = `field-${port.name}`;
-  const hint = port.description || (port.axes ? `image with axes ${port.axes}` : "");
+  const hint =
+    port.description ||
+    (port.axes ? `image with axes ${port.axes}` : kind === "json" ? "a number, text, or JSON ([1, 2], {\"a\": 1})" : "");
   let input;
   if (kind === "image") {
     input = (
@@ -171,11 +173,14 @@ export function OpForm({ plugin, op }: { plugin: PluginManifest; op: OpSpec }) {
       for (const p of op.inputs) {
         if (p.kind !== "ndarray" || picked[p.name]) continue;
         const wanted = /label|mask/i.test(p.name) ? (overlay ?? activeImage) : activeImage;
-        if (wanted) next[p.name] = wanted;
+        // not this op's own result: tuning a parameter and pressing Run again must redo the same input
+        if (wanted && get().images.find((i) => i.id === wanted)?.source !== `${plugin.id}.${op.name}`) {
+          next[p.name] = wanted;
+        }
       }
       return next;
     });
-  }, [activeImage, overlay, op.inputs, picked]);
+  }, [activeImage, overlay, op.inputs, picked, plugin.id, op.name]);
   const running = run?.state === "running";
   const submit = (e: React.FormEvent) => {
     e.preventDefault();

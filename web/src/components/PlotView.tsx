@@ -8,11 +8,12 @@ export function PlotView({ plot }: { plot: Plot }) {
   const width = 300;
   const height = 150;
   const pad = { l: 42, r: 8, t: 8, b: 22 };
-  const series = Object.entries(plot.series).filter(([, ys]) => ys.length > 0);
+  const series = Object.entries(plot.series).filter(([, ys]) => Array.isArray(ys) && ys.length > 0);
   const xs = plot.x.length ? plot.x : Array.from({ length: Math.max(0, ...series.map(([, y]) => y.length)) }, (_, i) => i);
-  const values = series.flatMap(([, ys]) => ys.filter(Number.isFinite));
+  const values = series.flatMap(([, ys]) => ys.filter((v) => Number.isFinite(v)));
   if (values.length === 0) return null;
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const finiteX = xs.filter((x) => Number.isFinite(x));
+  const [x0, x1] = [Math.min(...finiteX), Math.max(...finiteX)];
   const [y0, y1] = [Math.min(...values), Math.max(...values)];
   const sx = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (width - pad.l - pad.r);
   const sy = (y: number) => height - pad.b - ((y - y0) / (y1 - y0 || 1)) * (height - pad.t - pad.b);
@@ -32,7 +33,11 @@ export function PlotView({ plot }: { plot: Plot }) {
             fill="none"
             stroke={COLOURS[k % COLOURS.length]}
             strokeWidth={1.5}
-            points={ys.map((y, i) => `${sx(xs[i] ?? i).toFixed(1)},${sy(y).toFixed(1)}`).join(" ")}
+            points={ys
+              .map((y, i) => [xs[i] ?? i, y])
+              .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
+              .map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+              .join(" ")}
           />
         ))}
       </svg>
