@@ -373,6 +373,7 @@ def test_web_app_codec_under_node(shm_hub: HubProcess, node_arrays: list[str]) -
         "fortran": True,
         "describe": True,
         "stamp": True,
+        "plain": True,
     }
     assert wait_until(lambda: live_segments(shm_hub) == []), live_segments(shm_hub)
 

@@ -41,6 +41,7 @@ function equal(a, b) {
     out.timings = await time(await server.getPlugin("bench-echo"), sizes.split(",").map(Number));
   } else {
     await check(await server.getPlugin("array-echo"), stats, out);
+    await checkPlain(url, token, out);
   }
   console.log(JSON.stringify(out));
   await server.disconnect();
@@ -75,6 +76,20 @@ async function check(echo, stats, out) {
   const described = await echo.describe(floats);
   out.describe = described.dtype === "<f4" && described.shape.join() === "1000,2000";
   out.stamp = stamp(new Uint8Array([0x81, 0xa1, 0x61, 0x01]))[0] === 0x82;
+}
+
+async function checkPlain(url, token, out) {
+  // as code written for imjoy-rpc's plain arrays sees them
+  const server = await hyphaWebsocketClient.connectToServer({ server_url: url, token, WebSocketClass: WebSocket });
+  const stats = await installArrayCodec(server, { baseUrl: url, token, plain: true });
+  const echo = await server.getPlugin("array-echo");
+  const made = await echo.make(3);
+  const values = new Float32Array(made._rvalue.slice().buffer);
+  const small = await echo.echo(new NdArray(Uint16Array.from([1, 2, 3]), [3], "uint16"));
+  out.plain = !(made instanceof NdArray) && made._rtype === "ndarray" && made._rdtype === "float32"
+    && values.length === 750_000 && values[749_999] === 749_999 && stats.downloaded === 3_000_000
+    && small._rtype === "ndarray" && small._rdtype === "uint16";
+  await server.disconnect();
 }
 
 async function time(echo, sizes) {

@@ -46,6 +46,10 @@ export interface ArrayCodecOptions {
   token: string;
   /** Arrays up to this many bytes stay inside the message (default: what the hub says, 1 MiB). */
   inlineMax?: number;
+  /** Deliver arrays as imjoy-rpc's plain `{_rtype: "ndarray", _rvalue, _rshape, _rdtype}` objects (native
+   * byte order, C order) instead of `NdArray`: what code written for the plain client expects. Sending
+   * large arrays out of band still takes an `NdArray` (plain objects go inline). */
+  plain?: boolean;
 }
 
 /** The parts of a hyphaWebsocketClient connection this module touches. */
@@ -75,7 +79,7 @@ interface Handle {
   nbytes: number;
 }
 
-interface Inline {
+export interface Inline {
   _rtype: string;
   _rvalue: Uint8Array | Uint8Array[];
   _rshape: number[];
@@ -220,7 +224,7 @@ export async function installArrayCodec(
     return toNdArray(bytes, value._rshape, value._rdtype);
   };
 
-  const decodeHandle = async (handle: Handle): Promise<NdArray> => {
+  const decodeHandle = async (handle: Handle): Promise<NdArray | Inline> => {
     if (typeof handle.name !== "string" || !/^sf-[0-9a-f-]+$/.test(handle.name)) {
       throw new Error(`not an array handle: bad name ${JSON.stringify(handle.name)}`);
     }
@@ -234,10 +238,14 @@ export async function installArrayCodec(
     }
     let array = toNdArray(bytes, handle.shape, handle.dtype);
     if (handle.order === "F" && handle.shape.length > 1) array = fromFortran(array);
-    return array;
+    return options.plain ? plainOf(array) : array;
   };
 
-  server.registerCodec({ name: "ndarray", type: NdArray, encoder: encode, decoder: decodeInline });
+  if (options.plain) {
+    server.registerCodec({ name: "ndarray", type: NdArray, encoder: encode });
+  } else {
+    server.registerCodec({ name: "ndarray", type: NdArray, encoder: encode, decoder: decodeInline });
+  }
   server.registerCodec({ name: RTYPE, decoder: decodeHandle });
   if (prefix) {
     const rpc = server.rpc;
@@ -251,6 +259,11 @@ export async function installArrayCodec(
     };
   }
   return stats;
+}
+
+/** imjoy-rpc's plain encoding of an array. */
+export function plainOf(array: NdArray): Inline {
+  return { _rtype: "ndarray", _rvalue: bytesOf(array), _rshape: array.shape, _rdtype: array.dtype };
 }
 
 /** A Fortran-ordered array's elements in C order (same shape). */
