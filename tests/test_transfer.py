@@ -272,6 +272,8 @@ def test_doors_need_credentials(shm_hub: HubProcess) -> None:
     assert shm_hub.request("/api/transfer?client_id=x", token=None)[0] == 403
     assert shm_hub.request("/api/transfer/" + name, token=None)[0] == 403
     assert shm_hub.request("/api/transfer/" + name, method="DELETE", token="wrong")[0] == 403
+    assert shm_hub.request("/api/transfer/" + name, method="PUT", body="x" * 100, token=None)[0] == 403
+    assert name not in live_segments(shm_hub)
     assert shm_hub.request(
         "/api/transfer?client_id=array-echo", token=None, headers={"X-Scopeflow-Plugin": "array-echo nope"}
     )[0] == 403
