@@ -1,10 +1,13 @@
 """imjoy-rpc's ``RPC`` with the fixes every scopeflow party needs.
 
 The hub's workspace manager, plugin kernels and Python clients all run imjoy-rpc 0.5.59's ``RPC`` class
-unchanged in protocol. Two things are added:
+unchanged in protocol. What changes:
 
 - Linear reassembly of large messages: the library reassembles chunked messages with ``bytes += chunk``,
   which is quadratic in the message size. Here the cache keeps a ``bytearray`` instead.
+- Cheaper calls: a callee's first heartbeat waits one interval (two frames fewer per call to an async or
+  threaded method), ids are random hex instead of ``shortuuid``, timer signatures are computed once.
+- A result the callee cannot encode rejects the call at once (the library leaves the caller waiting).
 - Out-of-band arrays (:mod:`scopeflow.transfer`), once :meth:`FastRPC.install_transfer` is called. A
   peer that reads array handles says so: every frame it sends carries ``"array_refs": 1`` in its main
   part (unknown keys are ignored by every imjoy-rpc), and the services it registers carry it in their
