@@ -186,6 +186,22 @@ async def test_hub_memory_is_freed_when_the_uploader_goes(memory_hub: HubProcess
     assert wait_until(lambda: held(memory_hub) == 0), held(memory_hub)
 
 
+@pytest.mark.parametrize("mode", ["shm", "http"])
+async def test_arrays_through_the_workspace_manager(hubs: dict[str, HubProcess], mode: str) -> None:
+    """A plugin's api calls carry arrays through the hub's manager out of band too."""
+    hub = hubs[mode]
+    server = await connect(hub.url, token=hub.token)
+    try:
+        relay = await server.get_plugin("array-relay")
+        image = RNG.random((1000, 1000)).astype("float32")
+        result = await relay.through_the_manager(image)
+        assert result["manager_reads_handles"]
+        assert_same(result["image"], image, "through the manager")
+    finally:
+        await server.disconnect()
+    assert wait_until(lambda: held(hub) == 0), held(hub)
+
+
 async def test_unread_arrays_of_a_crashed_kernel_are_reclaimed(shm_hub: HubProcess) -> None:
     server = await connect(shm_hub.url, token=shm_hub.token)
     try:

@@ -27,7 +27,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from . import segments
 from .handlers import CLIENT_ID, HubMixin
-from .transfer import INLINE_MAX
+from .transfer import INLINE_MAX, Transfer
 
 __all__ = ["Store", "install"]
 
@@ -250,9 +250,17 @@ class TransferBlobHandler(TransferMixin, APIHandler):
 
 
 def install(hub: Any) -> list[tuple[str, type]]:
-    """Create the hub's store, reclaim with it, and return the routes to add."""
+    """Create the hub's store, reclaim with it, and return the routes to add.
+
+    The workspace manager reads and writes array handles too (through shared memory, the hub's own), so
+    that arrays a plugin shows through the ImJoy api (``api.showDialog``, ...) reach the web app out of band.
+    """
     store = hub.transfer_store = Store()
     hub.router.on_disconnect.append(lambda peer_id, _peer: store.release_owner(peer_id))
+    segs = store.segments
+    if segs.enabled:
+        manager = hub.manager
+        manager.rpc.install_transfer(Transfer("", {}, segs.prefix(manager.peer_id), segs.hub_prefix, "shm"))
 
     def sweep() -> None:
         store.expire()
