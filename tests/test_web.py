@@ -449,3 +449,37 @@ async def test_a_hostile_window_cannot_reach_the_app_through_the_rpc(app: Record
     assert await page.evaluate("window.__pwned === undefined")
     await expect(page.get_by_test_id("log")).to_contain_text("showMessage.constructor")
     app.assert_offline()
+
+
+async def test_large_images_travel_out_of_band_both_ways(app: Recorded, web_hub: HubProcess):
+    page = app.page
+    await page.evaluate(
+        """() => {
+            const n = 1024, data = new Uint16Array(n * n);
+            for (let i = 0; i < data.length; i++) data[i] = ((i % n) * 37 + ((i / n) | 0) * 11) % 4096;
+            window.__scopeflow.addImage({id: "large", name: "large", data, shape: [n, n], dtype: "uint16",
+                                         axes: "yx", kind: "image"});
+        }"""
+    )
+    await page.get_by_test_id("plugin-gaussian").click()
+    await page.get_by_test_id("input-sigma").fill("1.5")
+    await run_op(page, "gaussian", "blur")
+    transfers = [u for u in app.urls if "/api/transfer/" in u]
+    assert len(transfers) >= 2, f"a 2 MB image up and a 4 MB result down go beside the messages: {transfers}"
+    got = await page.evaluate(
+        """() => {
+            const s = window.__scopeflow.state();
+            const img = s.images.find(i => i.id === s.activeImage);
+            return [img.shape, img.dtype, Array.from(img.data.subarray(0, 4096))];
+        }"""
+    )
+    from scipy.ndimage import gaussian_filter
+
+    n = 1024
+    index = np.arange(n * n)
+    source = (((index % n) * 37 + (index // n) * 11) % 4096).astype(np.uint16).reshape(n, n)
+    expected = gaussian_filter(source.astype(np.float32), 1.5)
+    assert got[0] == [n, n] and got[1] == "float32"
+    np.testing.assert_allclose(np.array(got[2], np.float32), expected.ravel()[:4096], rtol=1e-4, atol=1e-3)
+    assert json.loads(web_hub.request("/api/transfer")[1]).get("held", 0) == 0  # every array was consumed
+    app.assert_offline()

@@ -3,7 +3,8 @@
 import { useEffect, useState } from "react";
 import { refreshPlugins, setRpc } from "./actions";
 import { browserApi } from "./browserApi";
-import { HubError, forgetToken, getJson, keepConnected, saveToken, takeToken } from "./hub";
+import { HubError, forgetToken, getJson, hubUrl, keepConnected, saveToken, takeToken } from "./hub";
+import { installArrayCodec } from "./transfer";
 import { addLog, set, useStore } from "./store";
 import { ConnectionBadge, Dialogs, LogPanel, Toasts, TokenPrompt } from "./components/Chrome";
 import { DataPanel, openFiles } from "./components/DataPanel";
@@ -32,6 +33,8 @@ function useHub(token: string | null) {
           stop = keepConnected(
             token,
             async (connection) => {
+              // large arrays travel over HTTP to and from the hub, beside the messages (see transfer.ts)
+              await installArrayCodec(connection.server, { baseUrl: hubUrl, token, plain: true });
               await connection.server.rpc.register_service(browserApi(), true);
               setRpc(connection.server);
               await refreshPlugins();

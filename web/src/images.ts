@@ -1,6 +1,7 @@
 // Images and tables: imjoy-rpc's ndarray encoding, the hub's raw-pixel routes, files in and out.
 
 import { request } from "./hub";
+import { NdArray } from "./transfer";
 import type { PortSpec, TableData } from "./types";
 import type { DType, NdImage, TypedArray } from "./viewer/types";
 
@@ -128,15 +129,9 @@ function looksLikeLabels(name: string, dtype: DType): boolean {
   return /label|segment|mask|instance/i.test(name) && /int/.test(dtype);
 }
 
-/** An image → imjoy-rpc's ndarray encoding (the bytes are shared, not copied). */
-export function toNdarray(image: NdImage): Record<string, unknown> {
-  const d = image.data;
-  return {
-    _rtype: "ndarray",
-    _rvalue: new Uint8Array(d.buffer as ArrayBuffer, d.byteOffset, d.byteLength),
-    _rshape: image.shape,
-    _rdtype: image.dtype,
-  };
+/** An image as an argument of a call: the array codec sends it inline when small, out of band when large. */
+export function toNdarray(image: NdImage): NdArray {
+  return new NdArray(image.data, image.shape, image.dtype);
 }
 
 async function arrayFromResponse(response: Response, name: string, source: string): Promise<NdImage> {
