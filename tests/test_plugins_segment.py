@@ -1,0 +1,165 @@
+"""The segmentation plugins (nuclei-segmentation, otsu-watershed) through a real hub; the training script."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scopeflow.client import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "plugins" / "nuclei_segmentation"
+
+
+def module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+synthetic = module(FOLDER / "synthetic.py", "nuclei_synthetic")
+metrics = module(FOLDER / "metrics.py", "nuclei_metrics")
+
+
+def nuclei(seed: int = 5, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    image, labels = synthetic.nuclei_image(np.random.default_rng(seed), size, radius=(7.0, 12.0))
+    return (image * 2000).astype(np.uint16), labels
+
+
+def assert_valid_labels(labels: np.ndarray, shape: tuple[int, ...]) -> None:
+    assert labels.shape == shape and labels.dtype == np.int32
+    ids = np.unique(labels)
+    assert ids[0] == 0 and list(ids) == list(range(len(ids))), "labels are 0 and 1..n without gaps"
+
+
+@pytest.fixture
+async def client(hub):
+    server = await connect(hub.url, token=hub.token)
+    yield server
+    await server.disconnect()
+
+
+async def test_nuclei_segmentation_labels_nuclei(client):
+    image, truth = nuclei()
+    plugin = await client.get_plugin("nuclei-segmentation")
+    labels = await plugin.segment(image)
+    assert_valid_labels(labels, image.shape)
+    assert metrics.match(truth, labels)["f1"] > 0.6
+    np.testing.assert_array_equal(labels, await plugin.segment(image))  # deterministic
+    report = await plugin.assess(image)
+    assert report["warnings"] == []
+    assert report["statistics"]["objects"] == labels.max()
+
+
+async def test_nuclei_segmentation_beats_otsu_on_the_real_sample(client):
+    """On the real DSB2018 sample (never trained on) the U-Net finds nuclei better than Otsu + watershed."""
+    samples = await client.get_plugin("sample-data")
+    image, truth = await samples.load("nuclei-2d"), await samples.load("nuclei-2d-labels")
+    unet = metrics.match(truth, await (await client.get_plugin("nuclei-segmentation")).segment(image))
+    otsu = metrics.match(truth, await (await client.get_plugin("otsu-watershed")).segment(image))
+    assert unet["f1"] >= 0.78 and unet["f1"] > otsu["f1"] + 0.05, (unet, otsu)
+
+
+async def test_nuclei_segmentation_any_size_in_tiles(client):
+    """Odd sizes and an image larger than one tile (tiles of 512 with margins) keep their shape."""
+    plugin = await client.get_plugin("nuclei-segmentation")
+    odd = nuclei(6, 128)[0][:101, :77]
+    assert_valid_labels(await plugin.segment(odd), odd.shape)
+    rng = np.random.default_rng(7)
+    big = np.zeros((560, 600), np.uint16)
+    truth = np.zeros(big.shape, np.int32)
+    for y in range(0, 560, 128):  # a mosaic of synthetic fields: nuclei cross the tile borders
+        for x in range(0, 600, 128):
+            image, labels = synthetic.nuclei_image(rng, 128, radius=(7.0, 12.0))
+            h, w = min(128, 560 - y), min(128, 600 - x)
+            big[y : y + h, x : x + w] = (image[:h, :w] * 2000).astype(np.uint16)
+            truth[y : y + h, x : x + w] = np.where(labels[:h, :w] > 0, labels[:h, :w] + truth.max(), 0)
+    labels = await plugin.segment(big)
+    assert_valid_labels(labels, big.shape)
+    assert metrics.match(truth, labels)["f1"] > 0.6
+
+
+async def test_out_of_distribution_warning_reaches_the_app(hub):
+    """A nucleus too large even for rescaling: the result still comes back, and the app shows a warning."""
+    shown: list[str] = []
+    app = await connect(hub.url, token=hub.token, client_id="seg-test-app")
+    try:
+        await app.register_service({"id": "imjoy-api", "showMessage": shown.append})
+        plugin = await app.get_plugin("nuclei-segmentation")
+        yy, xx = np.mgrid[0:700, 0:700]
+        huge = (((yy - 350) ** 2 + (xx - 345) ** 2) < 330**2) * 1000.0 + 100
+        huge += np.random.default_rng(0).normal(0, 20, huge.shape)
+        labels = await plugin.segment(huge.astype(np.float32))
+        assert_valid_labels(labels, huge.shape)
+        report = await plugin.assess(huge.astype(np.float32))
+        assert report["warnings"], report
+        assert any("px across" in w for w in report["warnings"])
+        with pytest.raises(Exception, match="too far"):
+            await plugin.segment(huge.astype(np.float32), diameter=1000)
+    finally:
+        await app.disconnect()
+    assert shown and all(text.startswith("⚠ nuclei-segmentation") for text in shown)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((3, 32, 32), np.float32), "2D"),
+        (np.zeros((0, 5), np.float32), "empty"),
+        (np.full((32, 32), np.nan, np.float32), "NaN"),
+        (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+    ],
+)
+async def test_segmentation_rejects_bad_images_clearly(client, image, message):
+    for plugin_id in ("nuclei-segmentation", "otsu-watershed"):
+        plugin = await client.get_plugin(plugin_id)
+        with pytest.raises(Exception, match=message):
+            await plugin.segment(image)
+    plugin = await client.get_plugin("nuclei-segmentation")
+    assert_valid_labels(await plugin.segment(nuclei()[0]), (128, 128))  # still serving
+
+
+async def test_otsu_watershed_labels_nuclei(client):
+    image, truth = nuclei(8)
+    plugin = await client.get_plugin("otsu-watershed")
+    labels = await plugin.segment(image)
+    assert_valid_labels(labels, image.shape)
+    assert metrics.match(truth, labels)["f1"] > 0.4
+    flat = await plugin.segment(np.ones((20, 20), np.float32))
+    assert flat.max() == 0
+
+
+def test_metrics_match():
+    truth = np.zeros((10, 10), np.int32)
+    truth[1:4, 1:4], truth[6:9, 6:9] = 1, 2
+    pred = np.zeros_like(truth)
+    pred[1:4, 1:5], pred[0:2, 7:9] = 5, 9  # one good match (IoU 0.75), one poor (IoU 0.2)
+    result = metrics.match(truth, pred)
+    assert result["f1"] == pytest.approx(0.5) and result["mean_matched_iou"] == pytest.approx(0.75)
+    assert metrics.match(truth, truth)["f1"] == 1.0
+
+
+def test_training_script_smoke(tmp_path):
+    """The training script runs end to end in a tiny configuration and writes loadable weights."""
+    out = tmp_path / "weights.pt"
+    result = subprocess.run(
+        [sys.executable, str(FOLDER / "train.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "validation" in result.stdout and out.exists()
+    plugin = module(ROOT / "plugins" / "nuclei_segmentation.py", "nuclei_plugin_smoke")
+    model = plugin.load_model(out)
+    curves = model.info["curves"]
+    assert len(curves["train"]) == len(curves["validation"]) >= 2
+    maps = plugin.predict_maps(model, plugin.normalise(nuclei()[0].astype(np.float32)))
+    assert maps[0].shape == (128, 128)
