@@ -108,13 +108,16 @@ function resultName(plugin: PluginManifest, op: OpSpec, values: Record<string, u
   const title = op.title || op.name;
   const params = op.inputs
     .filter((p) => p.kind === "value" && values[p.name] !== undefined && values[p.name] !== null && values[p.name] !== "")
+    .filter((p) => JSON.stringify(values[p.name]) !== JSON.stringify(p.default)) // only what was changed
     .slice(0, 3)
     .map((p) => `${p.name}=${typeof values[p.name] === "object" ? "…" : String(values[p.name])}`);
   const source = op.inputs
     .filter((p) => p.kind === "ndarray")
     .map((p) => get().images.find((i) => i.id === values[p.name])?.name)
     .find(Boolean);
-  const base = title === plugin.name ? title : `${title} (${plugin.name})`;
+  const words = (text: string) => new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+  const shared = [...words(title)].some((w) => w.length > 3 && words(plugin.name).has(w));
+  const base = title === plugin.name || shared ? title : `${title} (${plugin.name})`;
   return `${base}${params.length ? ` ${params.join(" ")}` : ""}${source ? ` of ${source}` : ""}`;
 }
 

@@ -50,10 +50,14 @@ export function PluginList({ onInstall }: { onInstall: () => void }) {
       <ul>
         {shown.map((p) => (
           <li key={p.id}>
-            <button className={`sf-plugin-item${p.id === selected ? " sf-selected" : ""}`} onClick={() => set({ selectedPlugin: p.id })} data-testid={`plugin-${p.id}`}>
+            <button
+              className={`sf-plugin-item${p.id === selected ? " sf-selected" : ""}`}
+              onClick={() => set({ selectedPlugin: p.id })}
+              title={p.description}
+              data-testid={`plugin-${p.id}`}
+            >
               <span className="sf-plugin-name">{p.name}</span>
               <StatusBadge plugin={p} />
-              <span className="sf-plugin-desc">{p.description}</span>
             </button>
           </li>
         ))}
