@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -11,6 +12,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 
@@ -21,8 +23,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM, Linux), in MB; 0 where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class BenchHub:
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None, config: dict[str, Any] | None = None) -> None:
+        self.env = env or {}
+        self.config = config or {}  # traitlets configuration, e.g. {"Hub": {"web_dir": ...}}
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -31,6 +46,11 @@ class BenchHub:
 
     def __enter__(self) -> BenchHub:
         log = open(Path(self._tmp.name) / "hub.log", "wb")
+        if self.config:
+            config_dir = Path(self._tmp.name) / "config"
+            config_dir.mkdir()
+            (config_dir / "jupyter_server_config.json").write_text(json.dumps(self.config))
+            self.env["JUPYTER_CONFIG_DIR"] = str(config_dir)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -49,7 +69,7 @@ class BenchHub:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ},
+            env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -62,6 +82,15 @@ class BenchHub:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("the hub did not start")
+
+    def get(self, path: str) -> bytes:
+        req = urllib.request.Request(self.url + path, headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as res:
+            return bytes(res.read())
+
+    def peak_rss_mb(self) -> float:
+        """The hub process's peak resident memory (Linux), in MB."""
+        return peak_rss_mb(self.process.pid) if self.process else 0.0
 
     def __exit__(self, *exc: object) -> None:
         if self.process:

@@ -70,8 +70,10 @@ class HubProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def start_hub(tmp: Path, *extra: str, token: str = "test-token-123", host: str = "127.0.0.1") -> HubProcess:
-    port = free_port()
+def start_hub(
+    tmp: Path, *extra: str, token: str = "test-token-123", host: str = "127.0.0.1", port: int | None = None
+) -> HubProcess:
+    port = port or free_port()
     data_dir = tmp / "data"
     log_path = tmp / "hub.log"
     env = {**os.environ, "SCOPEFLOW_TOKEN": token, "JUPYTER_PLATFORM_DIRS": "1"}

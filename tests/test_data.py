@@ -40,6 +40,10 @@ def test_samples_are_listed_with_licence_and_load():
     assert len(np.unique(labels)) > 100  # instance labels, not a mask
     assert "BSD" in samples["nuclei-2d"]["licence"]
     assert (data.SAMPLES_DIR / "LICENSE-stardist.txt").read_text().startswith("BSD 3-Clause")
+    for sample_id, sample in samples.items():  # the listing reads headers only: it must match the pixels
+        array, axes = data.load_sample(sample_id)
+        listed = [sample["shape"], sample["dtype"], sample["axes"]]
+        assert listed == [list(array.shape), str(array.dtype), axes]
     cells, axes = data.load_sample("synthetic-cells")
     assert axes == "czyx" and cells.shape[0] == 2 and cells.dtype == np.uint16
     assert np.array_equal(cells, data.synthetic_cells())  # seeded: the same every time

@@ -166,18 +166,30 @@ def test_concurrent_starts_and_stops_leave_one_kernel(hub):
         list(pool.map(lambda a: hub.request(f"/api/plugins/caller/{a}", "POST"), actions))
     final = hub.json("/api/plugins/caller/start", "POST")
     assert final["state"] == "ready"
-    kernels = {k["id"] for k in hub.json("/api/kernels")}
-    running = {p["status"]["kernel_id"] for p in hub.json("/api/plugins")["plugins"]} - {None}
-    assert kernels == running, "every kernel belongs to a plugin that runs"
+    assert_no_stray_kernels(hub)
 
 
 def test_failed_starts_leave_no_kernels_behind(hub):
     for _ in range(3):
         hub.request("/api/plugins/import-error/start", "POST")
         hub.request("/api/plugins/import-error/stop", "POST")
-    kernels = {k["id"] for k in hub.json("/api/kernels")}
-    running = {p["status"]["kernel_id"] for p in hub.json("/api/plugins")["plugins"]} - {None}
-    assert kernels == running
+    assert_no_stray_kernels(hub)
+
+
+def assert_no_stray_kernels(hub) -> None:
+    """Every kernel belongs to a plugin that runs, but one: the spare the engine keeps for the next start.
+
+    Kernels of crashed plugins shut down in the background: a stray kernel is one still there after 15 s.
+    """
+    deadline = time.monotonic() + 15
+    while True:
+        kernels = {k["id"] for k in hub.json("/api/kernels")}
+        running = {p["status"]["kernel_id"] for p in hub.json("/api/plugins")["plugins"]} - {None}
+        if (running <= kernels and len(kernels - running) <= 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert running <= kernels
+    assert len(kernels - running) <= 1, f"more kernels than plugins and a spare: {kernels - running}"
 
 
 def test_crash_reports_hold_no_secret(hub):

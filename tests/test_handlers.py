@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
@@ -194,3 +195,24 @@ async def test_refused_connections_do_not_log_the_token(hub):
             pass
     leaks = [line for line in hub.log().splitlines() if hub.token in line and "/?token=" not in line]
     assert leaks == []
+
+
+def test_a_preview_nobody_confirmed_stays_out_of_the_local_network(hub):
+    for url in ("http://127.0.0.1:9/x.py", "http://localhost:9/x.py", "http://192.168.1.1/x.py"):
+        status, body = hub.request("/api/plugins", "POST", {"url": url, "preview": True, "public_only": True})
+        assert status == 400 and b"loopback, private or link-local" in body, (url, body)
+    status, body = hub.request("/api/plugins", "POST", {"url": "http://127.0.0.1:9/x.py", "preview": True})
+    assert status == 400 and b"could not fetch" in body and b"private" not in body  # asked for: it was tried
+
+
+def test_a_token_in_the_url_leaves_no_login_cookie(hub):
+    req = urllib.request.Request(f"{hub.url}/?token={hub.token}")
+    with urllib.request.urlopen(req) as res:
+        assert res.status == 200
+        assert "Set-Cookie" not in res.headers
+    status, _ = hub.request(f"/api/hub?token={hub.token}", token=None)
+    assert status == 200
+    # a cookie jupyter-server would have set in the past opens nothing
+    port = hub.url.rsplit(":", 1)[1]
+    cookie = {"Cookie": f"username-127-0-0-1-{port}=anything; _xsrf=x"}
+    assert hub.request("/api/hub", token=None, headers=cookie)[0] == 403

@@ -145,3 +145,27 @@ async def test_ui_calls_reach_an_attached_app(hub):
         assert await (await server.get_plugin("hello")).show("nobody") == "nobody"
     finally:
         await server.disconnect()
+
+
+async def test_the_app_api_is_reached_only_through_the_manager(hub):
+    """A plugin (or any client) cannot call the app's api directly to pose as someone else, even in chunks."""
+    calls: list[tuple[str, str, list]] = []
+    app = await connect(hub.url, token=hub.token, client_id="app-under-test")
+    other = await connect(hub.url, token=hub.token, client_id="posing-client")
+    try:
+        await app.register_service(
+            {"id": "imjoy-api", "dispatch": lambda caller, name, args: calls.append((caller, name, args))}
+        )
+        hello = await app.get_plugin("hello")
+        await hello.show("through the manager")
+        assert calls == [("hello", "showMessage", ["through the manager"])]
+        direct = await other.get_service("app-under-test:imjoy-api")
+        with pytest.raises(Exception, match="reached through the workspace manager"):
+            await direct.dispatch("hub", "prompt", ["re-enter your token"])
+        with pytest.raises(Exception, match="reached through the workspace manager"):
+            await direct.dispatch("hub", "prompt", ["x" * 1_500_000])  # sent in chunks
+        await hello.show("still fine")
+        assert [c[0] for c in calls] == ["hello", "hello"]
+    finally:
+        await other.disconnect()
+        await app.disconnect()

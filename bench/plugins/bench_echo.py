@@ -13,3 +13,10 @@ async def ping() -> str:
 @op
 async def echo_array(image: Image) -> Image:
     return image
+
+
+@op
+def pid() -> int:
+    import os
+
+    return os.getpid()

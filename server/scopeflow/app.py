@@ -25,6 +25,7 @@ from .handlers import ASSETS, default_handlers
 from .manager import Manager
 from .registry import Registry
 from .router import Router
+from .transfer_handlers import install as transfer_handlers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,6 +142,7 @@ class Hub(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)
+        self.handlers.extend(transfer_handlers(self))
         self.handlers.append((ASSETS, StaticFileHandler, {"path": self.web_dir}))
 
     @property

@@ -17,6 +17,7 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
         f"--ServerApp.open_browser={not args.no_browser}",
         "--ServerApp.allow_root=True",
         "--ServerApp.terminals_enabled=False",
+        "--ServerApp.identity_provider_class=scopeflow.auth.TokenIdentityProvider",
         "--KernelManager.autorestart=False",
         f"--Hub.data_dir={args.data_dir}",
         f"--Hub.allow_remote_access={args.allow_remote_access}",

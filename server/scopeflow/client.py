@@ -15,6 +15,7 @@ from imjoy_rpc.hypha.utils import dotdict
 
 from .connection import WebsocketConnection
 from .rpc import FastRPC
+from .transfer import Transfer
 
 __all__ = ["connect", "public_methods"]
 
@@ -38,10 +39,22 @@ async def connect(
     method_timeout: float = 600,
     reconnect: bool = True,
     query: dict[str, str] | None = None,
+    transfer: str | None = None,
 ) -> Any:
-    """Connect to the hub; return its workspace manager (a dotdict of remote methods plus helpers)."""
+    """Connect to the hub; return its workspace manager (a dotdict of remote methods plus helpers).
+
+    Large numpy arrays travel out of band when the hub offers it (:mod:`scopeflow.transfer`):
+    ``transfer`` forces ``"shm"`` or ``"http"``, ``"inline"`` keeps them in the messages; by default
+    shared memory is used when this process sees the hub's, HTTP otherwise.
+    """
     client_id = client_id or shortuuid.uuid()
     connection = WebsocketConnection(server_url, client_id, token=token, reconnect=reconnect, query=query)
+    headers = {"Authorization": f"token {token}"} if token else {}
+    if query and query.get("plugin_secret"):
+        headers["X-Scopeflow-Plugin"] = f"{client_id} {query['plugin_secret']}"
+    arrays = None
+    if transfer != "inline":  # asked for while the websocket opens
+        arrays = asyncio.ensure_future(Transfer.open(server_url, client_id, headers, mode=transfer))
     await connection.open()
     rpc = FastRPC(
         connection,
@@ -59,6 +72,8 @@ async def connect(
         await rpc._notify_service_update()
 
     connection.on_reconnected = resend_services
+    if arrays is not None and (installed := await arrays) is not None:
+        rpc.install_transfer(installed)
     wm = await rpc.get_remote_service("workspace-manager:default")
     wm = dotdict(wm)
     wm.rpc = rpc
@@ -74,8 +89,15 @@ async def connect(
         # registered here, announced to the hub: the functions stay callable while this client lives
         return await rpc.register_service(dict(api), overwrite=overwrite)
 
+    manager_get_service = wm.get_service
+
+    async def get_service(query: Any, *args: Any, **kwargs: Any) -> Any:
+        service = await manager_get_service(query, *args, **kwargs)
+        rpc.learn_service(service)  # does it read array handles?
+        return service
+
     async def get_plugin(query: str) -> Any:
-        return await wm.get_service(query + ":default")
+        return await get_service(query + ":default")
 
     async def disconnect() -> None:
         await rpc.disconnect()
@@ -84,6 +106,8 @@ async def connect(
     wm.export = export
     wm.register_service = register_service
     wm.registerService = register_service
+    wm.get_service = get_service
+    wm.getService = get_service
     wm.get_plugin = get_plugin
     wm.getPlugin = get_plugin
     wm.disconnect = disconnect

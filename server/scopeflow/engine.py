@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -21,6 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from tornado.ioloop import IOLoop
 
 from .manager import Manager
 from .manifest import python_code
@@ -36,6 +39,10 @@ BOOTSTRAP_CELL = (
     "from scopeflow.kernel import start_plugin as _scopeflow_start\n"
     "await _scopeflow_start(globals().pop('_scopeflow_spec'))"
 )
+
+
+# what every plugin's start-up imports, imported ahead in the spare kernel
+WARM_CELL = "import scopeflow.kernel, numpy, tornado.httpclient"
 
 
 class PluginCrashed(RuntimeError):
@@ -89,6 +96,7 @@ class Engine:
         hub_url: Callable[[], str],
         kernel_name: str = "python3",
         start_timeout: float = 120,
+        keep_spare: bool | None = None,
     ) -> None:
         self.kernel_manager = kernel_manager
         self.registry = registry
@@ -98,6 +106,13 @@ class Engine:
         self.start_timeout = start_timeout
         self.plugins: dict[str, Plugin] = {}
         self._background: set[asyncio.Future[None]] = set()  # crash handling and kernel shutdowns
+        # one kernel started ahead, its imports warm, so that a plugin starts in a fraction of the time
+        if keep_spare is None:
+            keep_spare = os.environ.get("SCOPEFLOW_SPARE_KERNEL", "1") != "0"
+        self.keep_spare = keep_spare
+        self._spare: asyncio.Future[tuple[str, Any]] | None = None
+        self._closing = False
+        IOLoop.current().add_callback(self._refill)
         manager.engine = self
         manager.router.on_disconnect.append(self._peer_gone)
 
@@ -177,6 +192,13 @@ class Engine:
             plugin.state, plugin.error = "stopped", None
 
     async def shutdown(self) -> None:
+        self._closing = True
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            with contextlib.suppress(Exception):
+                kernel_id, client = await spare
+                client.stop_channels()
+                await self._spawn_shutdown(kernel_id)
         await asyncio.gather(*(self.stop(p) for p in list(self.plugins)), return_exceptions=True)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
@@ -203,19 +225,14 @@ class Engine:
 
     async def _run(self, plugin: Plugin, manifest: Any, generation: int) -> None:
         try:
-            start = asyncio.ensure_future(self.kernel_manager.start_kernel(kernel_name=self.kernel_name))
+            start = asyncio.ensure_future(self._kernel())
             try:
-                kernel_id = await asyncio.shield(start)  # a kernel being started is never abandoned
-            except asyncio.CancelledError:
-                start.add_done_callback(self._discard_started_kernel)
+                kernel_id, client = await asyncio.shield(start)  # a kernel being started is never abandoned
+            except asyncio.CancelledError:  # stopped meanwhile: the stop waits until that kernel is gone
+                self._keep(asyncio.ensure_future(self._discard_when_started(start)), plugin.shutdowns)
                 raise
-            plugin.kernel_id = kernel_id
+            plugin.kernel_id, plugin.client = kernel_id, client
             kernel = self.kernel_manager.get_kernel(kernel_id)
-            client = plugin.client = kernel.client()
-            started = client.start_channels()
-            if inspect.isawaitable(started):  # a gateway kernel's client opens its channels asynchronously
-                await started
-            await client.wait_for_ready(timeout=self.start_timeout)
             plugin.reader = asyncio.ensure_future(self._read_output(plugin, client))
             spec = {
                 "server_url": self.hub_url(),
@@ -251,6 +268,59 @@ class Engine:
         except Exception as exc:
             log.exception("could not start %s", plugin.id)
             await self._crash(plugin, generation, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._refill()  # the next plugin finds a kernel waiting (started now, not to slow this one)
+
+    # -- kernels ----------------------------------------------------------------------------------------
+    async def _new_kernel(self) -> tuple[str, Any]:
+        """Start a kernel and open its channels; it is shut down again if it never gets ready."""
+        kernel_id = await self.kernel_manager.start_kernel(kernel_name=self.kernel_name)
+        try:
+            client = self.kernel_manager.get_kernel(kernel_id).client()
+            started = client.start_channels()
+            if inspect.isawaitable(started):  # a gateway kernel's client opens its channels asynchronously
+                await started
+            await client.wait_for_ready(timeout=self.start_timeout)
+        except BaseException:
+            self._spawn_shutdown(kernel_id)
+            raise
+        return kernel_id, client
+
+    async def _kernel(self) -> tuple[str, Any]:
+        """A kernel for a plugin: the spare one if it is (or gets) ready and alive, else a new one."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            try:
+                kernel_id, client = await asyncio.shield(spare)
+            except asyncio.CancelledError:
+                spare.add_done_callback(self._discard_started_kernel)
+                raise
+            except Exception as exc:
+                log.warning("the spare kernel failed to start: %s", exc)
+            else:
+                if await self.kernel_manager.get_kernel(kernel_id).is_alive():
+                    return kernel_id, client
+                client.stop_channels()
+                self._spawn_shutdown(kernel_id)
+        return await self._new_kernel()
+
+    async def _spare_kernel(self) -> tuple[str, Any]:
+        kernel_id, client = await self._new_kernel()
+        client.execute(WARM_CELL, silent=True, store_history=False)
+        return kernel_id, client
+
+    def _refill(self) -> None:
+        """Start the spare kernel unless there is one (and the engine keeps one)."""
+        if self.keep_spare and self._spare is None and not self._closing:
+            self._spare = asyncio.ensure_future(self._spare_kernel())
+            self._spare.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def spare_kernel_id(self) -> str | None:
+        """The id of the kernel kept ready for the next plugin, once it is started."""
+        spare = self._spare
+        if spare is None or not spare.done() or spare.cancelled() or spare.exception():
+            return None
+        return spare.result()[0]
 
     async def _await_reply(self, client: Any, kernel: Any, msg_id: str) -> dict[str, Any]:
         """The bootstrap's execute reply; fails fast if the kernel process dies meanwhile."""
@@ -344,7 +414,17 @@ class Engine:
                 task.add_done_callback(tasks.discard)
         return task
 
-    def _discard_started_kernel(self, start: asyncio.Future[str]) -> None:
+    async def _discard_when_started(self, start: asyncio.Future[tuple[str, Any]]) -> None:
+        try:
+            kernel_id, client = await start
+        except Exception:
+            return  # it never started
+        client.stop_channels()
+        await self._spawn_shutdown(kernel_id)
+
+    def _discard_started_kernel(self, start: asyncio.Future[tuple[str, Any]]) -> None:
         """A kernel whose launch was stopped while it was starting: shut it down once it is up."""
         if not start.cancelled() and start.exception() is None:
-            self._spawn_shutdown(start.result())
+            kernel_id, client = start.result()
+            client.stop_channels()
+            self._spawn_shutdown(kernel_id)

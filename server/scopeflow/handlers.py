@@ -23,6 +23,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from . import data
 from .engine import PluginCrashed
 from .manifest import ManifestError
+from .registry import PluginChanged
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s]*")
@@ -140,14 +141,19 @@ class PluginsHandler(HubMixin, APIHandler):
         source = body.get("source")
         try:
             if isinstance(url, str) and url:
+                public_only = body.get("public_only") is True  # a link nobody confirmed yet
                 if body.get("preview"):
-                    manifest = await self.hub.registry.preview_url(url)
+                    manifest = await self.hub.registry.preview_url(url, public_only)
                 else:
-                    manifest = await self.hub.registry.install_url(url)
+                    trusted = body.get("sha256")  # what the user saw in the preview
+                    trusted = trusted if isinstance(trusted, str) else None
+                    manifest = await self.hub.registry.install_url(url, trusted, public_only)
             elif isinstance(source, str) and isinstance(body.get("filename"), str):
                 manifest = self.hub.registry.install_source(source, body["filename"])
             else:
                 raise ValueError('send {"url": "..."} or {"source": "...", "filename": "..."}')
+        except PluginChanged as exc:
+            raise web.HTTPError(409, str(exc)) from exc
         except (ManifestError, ValueError) as exc:
             raise web.HTTPError(400, str(exc)) from exc
         self.set_status(200 if body.get("preview") else 201)

@@ -9,6 +9,7 @@ when one is attached, and are logged otherwise, never blocking a plugin.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -17,12 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .router import Router
+from .router import MANAGER_ID, Router
 from .rpc import FastRPC
 
 log = logging.getLogger("scopeflow.manager")
 
-MANAGER_ID = "workspace-manager"
 APP_SERVICE = "imjoy-api"  # the service the web app registers for plugins' UI calls
 RECONNECTION_EXPIRES_IN = 24 * 3600
 UI_CALLS = (
@@ -112,6 +112,7 @@ class Manager:
             method_timeout=600,
         )
         self.hub_info = dict(hub_info or {})
+        self._forwards: set[asyncio.Future[Any]] = set()  # log lines on their way to the app
         self.config_dir = config_dir
         self.engine: PluginStarter | None = None
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
@@ -150,7 +151,17 @@ class Manager:
         return data
 
     def log(self, *messages, context=None):  # untyped: imjoy-rpc parses the signature
-        self._plugin_log(context, "info", " ".join(str(m) for m in messages))
+        text = " ".join(str(m) for m in messages)
+        self._plugin_log(context, "info", text)
+        if self._provider_of(APP_SERVICE) is not None:  # the app shows plugin logs live
+            forward = asyncio.ensure_future(self._ui_call("log")(text, context=context))
+            self._forwards.add(forward)
+            forward.add_done_callback(self._forwarded)
+
+    def _forwarded(self, forward: asyncio.Future[Any]) -> None:
+        self._forwards.discard(forward)
+        if not forward.cancelled() and forward.exception() is not None:
+            log.debug("a log line did not reach the app: %s", forward.exception())
 
     def get_connection_info(self, context: Any = None) -> dict[str, Any]:
         caller = context["from"]
@@ -303,6 +314,10 @@ class Manager:
                 )
                 return None
             service = await self.rpc.get_remote_service(f"{app}:{APP_SERVICE}")
+            dispatch = service.get("dispatch")
+            if callable(dispatch):  # the scopeflow app also wants to know which plugin calls
+                caller = context["from"].split("/")[-1] if context else ""
+                return await dispatch(caller, name, list(args))
             function = service.get(name)
             if not callable(function):
                 self._plugin_log(context, "info", f"{name}: {args!r} (the app does not offer {name})")
@@ -335,6 +350,9 @@ class Manager:
 
     def _provider_of(self, local_id: str) -> str | None:
         for client, entry in reversed(list(self.clients.items())):
+            kernel = self.engine is not None and self.engine.knows(client.split("/")[-1])
+            if local_id == APP_SERVICE and kernel:
+                continue  # a plugin kernel offering the app's api would read every prompt meant for the user
             if any(s["id"].split(":")[-1] == local_id for s in entry["services"]):
                 return client
         return None

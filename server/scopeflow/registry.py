@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import re
+import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,12 +25,30 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.netutil import DefaultExecutorResolver
 
 from .manifest import ManifestError, PluginManifest, is_plugin_file, parse_plugin
 
 __all__ = ["Registry", "normalize_url"]
 
 SUFFIXES = (".imjoy.html", ".html", ".py")
+
+
+class PublicResolver(DefaultExecutorResolver):
+    """Resolves only to public addresses: a fetch nobody confirmed must not reach into the local network."""
+
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, Any]]:
+        found = await super().resolve(host, port, family)
+        public = [entry for entry in found if ipaddress.ip_address(entry[1][0]).is_global]
+        if not public:
+            raise OSError(f"{host} is a loopback, private or link-local address: confirm to fetch it")
+        return public
+
+
+class PluginChanged(ValueError):
+    """A plugin's file is not the one the user previewed and trusted."""
 
 
 class Registry:
@@ -137,8 +157,13 @@ class Registry:
         self.scan()
         return self.get(manifest.id)
 
-    async def fetch(self, url: str, *, max_bytes: int = 5_000_000, timeout: float = 20) -> tuple[str, str]:
-        """Download a plugin file: ``(normalized url, text)``; :class:`ValueError` says what went wrong."""
+    async def fetch(
+        self, url: str, *, max_bytes: int = 5_000_000, timeout: float = 20, public_only: bool = False
+    ) -> tuple[str, str]:
+        """Download a plugin file: ``(normalized url, text)``; :class:`ValueError` says what went wrong.
+
+        ``public_only`` refuses hosts that resolve to loopback, private or link-local addresses, redirects
+        included (for fetches no user asked for, e.g. previewing a link someone sent)."""
         final = normalize_url(url)
         chunks: list[bytes] = []
         headers: dict[str, str] = {}
@@ -160,7 +185,8 @@ class Registry:
             headers={"User-Agent": "scopeflow", "Accept": "text/plain, text/html, */*"},
         )
         # A client of its own: the body limit is a client setting. Past it tornado drops the connection.
-        client = AsyncHTTPClient(force_instance=True, max_body_size=max_bytes)
+        options: dict[str, Any] = {"resolver": PublicResolver()} if public_only else {}
+        client = AsyncHTTPClient(force_instance=True, max_body_size=max_bytes, **options)
         try:
             await client.fetch(request)
         except HTTPClientError as exc:
@@ -183,14 +209,26 @@ class Registry:
         except UnicodeDecodeError:
             raise ValueError(f"{final}: not UTF-8 text") from None
 
-    async def preview_url(self, url: str) -> PluginManifest:
+    async def preview_url(self, url: str, public_only: bool = False) -> PluginManifest:
         """Fetch and parse a plugin without storing anything."""
-        final, text = await self.fetch(url)
+        final, text = await self.fetch(url, public_only=public_only)
         return parse_plugin(text, _filename(final, text), source_url=final)
 
-    async def install_url(self, url: str) -> PluginManifest:
-        """Fetch a plugin and install it (see :meth:`install_source`)."""
-        final, text = await self.fetch(url)
+    async def install_url(
+        self, url: str, sha256: str | None = None, public_only: bool = False
+    ) -> PluginManifest:
+        """Fetch a plugin and install it (see :meth:`install_source`).
+
+        With ``sha256`` (what the user saw in a preview), a file that changed since is refused with
+        :class:`PluginChanged`: what gets installed is exactly what was trusted."""
+        final, text = await self.fetch(url, public_only=public_only)
+        if sha256 is not None:
+            found = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if found != sha256:
+                raise PluginChanged(
+                    f"{url} changed since it was previewed (sha256 {found[:12]}…, previewed {sha256[:12]}…): "
+                    "preview it again before installing"
+                )
         return self.install_source(text, _filename(final, text), source_url=final)
 
     def remove(self, plugin_id: str) -> None:

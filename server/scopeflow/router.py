@@ -23,8 +23,15 @@ from .rpc import remote_error
 log = logging.getLogger("scopeflow.router")
 
 USER = {"id": "owner", "is_anonymous": False, "email": None, "roles": []}
+MANAGER_ID = "workspace-manager"
 APPEND = "message_cache.append"
 PROCESS = "message_cache.process"
+# the web app's api for plugins: reached only through the workspace manager, which says who calls
+APP_API = "services.imjoy-api."
+APP_API_REFUSED = (
+    "the web app's api is reached through the workspace manager (api.showMessage, api.prompt, ...), "
+    "not called directly"
+)
 
 
 class Peer(Protocol):
@@ -62,6 +69,8 @@ class Route:
     owed: dict[str, str] = field(default_factory=dict)
     # chunked messages this peer is sending, as (target, key), once their first chunk has passed
     chunking: set[tuple[str, str]] = field(default_factory=set)
+    # chunked messages of this peer that are dropped, as (target, key)
+    refused: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Router:
@@ -125,16 +134,25 @@ class Router:
                 log.debug("no route to %s for %s", target, method)
             return
         if main["type"] == "method" and isinstance(method, str):
+            if self._refused(sender, method):
+                if isinstance(session, str):
+                    self._reject(sender, target, session, APP_API_REFUSED)
+                log.warning("refused %s from %s: %s", method, sender, APP_API_REFUSED)
+                return
             if isinstance(session, str):
                 route.owed[session] = sender
             else:
                 self._settle(sender, target, method)
             if method.endswith((APPEND, PROCESS)):
                 try:
-                    self._track_chunks(sender, target, method, data[start:])
+                    if self._track_chunks(sender, target, method, data[start:]):
+                        return
                 except Exception as exc:  # bookkeeping only: never stops a frame
                     log.debug("could not read a chunk header from %s: %s", sender, exc)
         route.peer.send(msgpack.packb(main) + data[start:])
+
+    def _refused(self, sender: str, method: str) -> bool:
+        return method.startswith(APP_API) and sender.split("/")[-1] != MANAGER_ID
 
     def _settle(self, sender: str, target: str, method: str) -> None:
         """A ``<session>.resolve`` / ``.reject`` call pays a debt ``sender`` owed ``target``."""
@@ -144,30 +162,44 @@ class Router:
             if route is not None and route.owed.get(session) == target:
                 del route.owed[session]
 
-    def _track_chunks(self, sender: str, target: str, method: str, payload: bytes) -> None:
-        """A call sent in chunks hides its session in the first chunk: record it as owed by ``target``."""
+    def _track_chunks(self, sender: str, target: str, method: str, payload: bytes) -> bool:
+        """A call sent in chunks hides its session in the first chunk: record it as owed by ``target``.
+
+        Returns True when the frame must be dropped (a chunked call the router refuses)."""
         sender_route = self.routes.get(sender)
         if sender_route is None or not payload:
-            return
+            return False
         args = msgpack.unpackb(payload, strict_map_key=False).get("args") or []
         key = args[0] if args and isinstance(args[0], str) else None
         if key is None:
-            return
+            return False
+        if (target, key) in sender_route.refused:
+            if method.endswith(PROCESS):
+                sender_route.refused.discard((target, key))
+            return True
         if method.endswith(PROCESS):
             sender_route.chunking.discard((target, key))
-            return
+            return False
         if (target, key) in sender_route.chunking or len(args) < 2 or not isinstance(args[1], bytes):
-            return
+            return False
         sender_route.chunking.add((target, key))
         try:
             inner, _ = read_main(args[1])
         except FrameError:
-            return
+            return False
         inner_session, inner_method = inner.get("session"), inner.get("method")
+        if isinstance(inner_method, str) and self._refused(sender, inner_method):
+            sender_route.chunking.discard((target, key))
+            sender_route.refused.add((target, key))
+            if isinstance(inner_session, str):
+                self._reject(sender, target, inner_session, APP_API_REFUSED)
+            log.warning("refused a chunked %s from %s", inner_method, sender)
+            return True
         if isinstance(inner_session, str) and target in self.routes:
             self.routes[target].owed[inner_session] = sender
         elif isinstance(inner_method, str):  # a large result: the chunked message is a resolve
             self._settle(sender, target, inner_method)
+        return False
 
     def _reject(self, caller: str, callee: str, session: str, message: str) -> None:
         route = self.routes.get(caller)

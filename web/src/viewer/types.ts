@@ -17,6 +17,8 @@ export interface NdImage {
   axes: string;
   /** "labels": an instance label image (0 = background), shown as a coloured overlay */
   kind: "image" | "labels";
+  /** names of the channels along "c", when known (e.g. from OME metadata) */
+  channelNames?: string[];
   /** where it came from: a sample, a file, or "<plugin>.<op>" */
   source?: string;
 }

@@ -1,0 +1,195 @@
+// The app: token, connection, and the panels — plugins | plugin | viewer / table / windows | data, log below.
+
+import { useEffect, useState } from "react";
+import { refreshPlugins, setRpc } from "./actions";
+import { browserApi } from "./browserApi";
+import { HubError, forgetToken, getJson, hubUrl, keepConnected, saveToken, takeToken } from "./hub";
+import { installArrayCodec } from "./transfer";
+import { addLog, set, useStore } from "./store";
+import { ConnectionBadge, Dialogs, LogPanel, Toasts, TokenPrompt } from "./components/Chrome";
+import { DataPanel, openFiles } from "./components/DataPanel";
+import { ErrorBoundary } from "./components/ErrorBoundary";
+import { InstallDialog } from "./components/InstallDialog";
+import { PluginList, PluginPanel } from "./components/PluginPanel";
+import { TableView } from "./components/TableView";
+import { WindowTabs, WindowView } from "./components/WindowView";
+import { Viewer } from "./viewer";
+
+function useHub(token: string | null) {
+  useEffect(() => {
+    if (!token) {
+      set((s) => ({ connection: s.connection === "refused" ? "refused" : "no-token" }));
+      return;
+    }
+    let stop: (() => void) | null = null;
+    let cancelled = false;
+    let retry = 0;
+    set({ connection: "connecting" });
+    const begin = () => {
+      getJson(token, "/api/hub")
+        .then(() => {
+          if (cancelled) return;
+          void refreshPlugins().catch(() => undefined); // the list shows while the websocket opens
+          stop = keepConnected(
+            token,
+            async (connection) => {
+              // large arrays travel over HTTP to and from the hub, beside the messages (see transfer.ts)
+              await installArrayCodec(connection.server, { baseUrl: hubUrl, token, plain: true });
+              await connection.server.rpc.register_service(browserApi(), true);
+              setRpc(connection.server);
+              await refreshPlugins();
+            },
+            (state, detail) => {
+              set({ connection: state, connectionDetail: detail ?? "" });
+              if (state === "reconnecting") addLog("warning", "hub", detail ?? "reconnecting");
+              if (state === "connected") addLog("info", "hub", "connected");
+            },
+            () => setRpc(null), // nothing may call a connection that is gone
+          );
+        })
+        .catch((err) => {
+          if (cancelled) return;
+          if (err instanceof HubError && (err.status === 401 || err.status === 403)) {
+            forgetToken();
+            set({ connection: "refused", token: null });
+          } else {
+            set({ connection: "reconnecting", connectionDetail: String(err) });
+            retry = window.setTimeout(begin, 2000);
+          }
+        });
+    };
+    begin();
+    return () => {
+      cancelled = true;
+      window.clearTimeout(retry);
+      stop?.();
+    };
+  }, [token]);
+  // plugin states change on the hub (starting, crashed): keep the list fresh while connected
+  const connected = useStore((s) => s.connection === "connected");
+  useEffect(() => {
+    if (!connected) return;
+    const timer = window.setInterval(() => void refreshPlugins().catch(() => undefined), 3000);
+    return () => window.clearInterval(timer);
+  }, [connected]);
+}
+
+function sharedPluginUrl(): string {
+  return new URL(window.location.href).searchParams.get("plugin") || "";
+}
+
+function Center() {
+  const view = useStore((s) => s.view);
+  const image = useStore((s) => s.images.find((i) => i.id === s.activeImage) ?? null);
+  const labels = useStore((s) => s.images.find((i) => i.id === s.overlay) ?? null);
+  const table = useStore((s) => s.tables.find((t) => t.id === s.activeTable) ?? null);
+  const windows = useStore((s) => s.windows);
+  return (
+    <section className="sf-center">
+      <WindowTabs />
+      <div className="sf-center-body">
+        {view === "viewer" && (
+          <div className="sf-viewer-host">
+            {image || labels ? (
+              <Viewer image={image} labels={labels} />
+            ) : (
+              <div className="sf-empty sf-welcome">
+                <h2>Welcome to scopeflow</h2>
+                <ol>
+                  <li>Open an image: a sample on the right, or drop a TIFF/PNG file here.</li>
+                  <li>Choose a plugin on the left and press Run.</li>
+                  <li>The result opens here; download it as TIFF or PNG from the Images list.</li>
+                </ol>
+              </div>
+            )}
+          </div>
+        )}
+        {view === "table" && table && <TableView table={table} />}
+        {windows.map((w) => (
+          <WindowView key={w.id} id={w.id} visible={view === w.id} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+export function App() {
+  const token = useStore((s) => s.token);
+  const connection = useStore((s) => s.connection);
+  const status = useStore((s) => s.status);
+  const [installUrl, setInstallUrl] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  useEffect(() => {
+    set({ token: takeToken() });
+    const shared = sharedPluginUrl();
+    if (shared) setInstallUrl(shared);
+  }, []);
+  useHub(token);
+  if (!token) {
+    return (
+      <TokenPrompt
+        refused={connection === "refused"}
+        onToken={(t) => {
+          saveToken(t);
+          set({ token: t });
+        }}
+      />
+    );
+  }
+  const closeInstall = () => {
+    setInstallUrl(null);
+    const url = new URL(window.location.href);
+    if (url.searchParams.has("plugin")) {
+      url.searchParams.delete("plugin");
+      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
+  };
+  return (
+    <div
+      className={`sf-app${dragging ? " sf-dragging" : ""}`}
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes("Files")) {
+          e.preventDefault();
+          setDragging(true);
+        }
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={(e) => {
+        e.preventDefault();
+        setDragging(false);
+        if (e.dataTransfer.files.length) void openFiles(e.dataTransfer.files);
+      }}
+    >
+      <header className="sf-header">
+        <span className="sf-logo">
+          <img src="/favicon.svg" alt="" width={22} height={22} /> scopeflow
+        </span>
+        <ConnectionBadge />
+        <span className="sf-status" data-testid="status">{status}</span>
+        <button onClick={() => setInstallUrl("")}>Install plugin from URL</button>
+      </header>
+      <aside className="sf-left">
+        <PluginList onInstall={() => setInstallUrl("")} />
+        <ErrorBoundary name="plugin panel">
+          <PluginPanel />
+        </ErrorBoundary>
+      </aside>
+      <ErrorBoundary name="viewer">
+        <Center />
+      </ErrorBoundary>
+      <aside className="sf-right">
+        <ErrorBoundary name="data panel">
+          <DataPanel />
+        </ErrorBoundary>
+      </aside>
+      <footer className="sf-footer">
+        <LogPanel />
+      </footer>
+      <Toasts />
+      <Dialogs />
+      {installUrl !== null && <InstallDialog initialUrl={installUrl} onClose={closeInstall} />}
+    </div>
+  );
+}

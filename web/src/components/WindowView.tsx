@@ -1,0 +1,49 @@
+// Tabs over the centre (viewer, tables, windows) and window plugins' iframes.
+
+import { useEffect, useRef } from "react";
+import { set, useStore } from "../store";
+import { closeWindow, windowFrame } from "../frames";
+
+export function WindowTabs() {
+  const view = useStore((s) => s.view);
+  const windows = useStore((s) => s.windows);
+  const table = useStore((s) => s.tables.find((t) => t.id === s.activeTable));
+  return (
+    <nav className="sf-tabs">
+      <button className={view === "viewer" ? "sf-tab sf-selected" : "sf-tab"} onClick={() => set({ view: "viewer" })} data-testid="tab-viewer">
+        Viewer
+      </button>
+      {table && (
+        <button className={view === "table" ? "sf-tab sf-selected" : "sf-tab"} onClick={() => set({ view: "table" })} data-testid="tab-table">
+          Table
+        </button>
+      )}
+      {windows.map((w) => (
+        <span key={w.id} className={view === w.id ? "sf-tab sf-selected" : "sf-tab"}>
+          <button className="sf-link" onClick={() => set({ view: w.id })} data-testid={`tab-window-${w.pluginId}`}>
+            {w.name}
+          </button>
+          <button
+            className="sf-mini"
+            title="Close the window"
+            onClick={() => {
+              closeWindow(w.id);
+              set((s) => ({ view: s.view === w.id ? "viewer" : s.view }));
+            }}
+          >
+            ✕
+          </button>
+        </span>
+      ))}
+    </nav>
+  );
+}
+
+export function WindowView({ id, visible }: { id: string; visible: boolean }) {
+  const host = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const frame = windowFrame(id);
+    if (frame && host.current && frame.parentElement !== host.current) host.current.appendChild(frame);
+  }, [id]);
+  return <div ref={host} className="sf-window" style={{ display: visible ? "flex" : "none" }} data-testid="window" />;
+}

@@ -1,0 +1,155 @@
+// Window plugins (ImJoy `type: window`): each in an iframe with sandbox="allow-scripts" (no same-origin),
+// talking to the app with imjoy-rpc's postMessage protocol; the app is the host side of that RPC.
+
+import { RPC } from "imjoy-rpc/dist/imjoy-rpc.js";
+import imjoyRpcUrl from "imjoy-rpc/dist/imjoy-rpc.js?url";
+import { rpc } from "./actions";
+import { windowApi } from "./browserApi";
+import { registerFrame } from "./frames";
+import { getJson } from "./hub";
+import { addLog, get, set } from "./store";
+import type { PluginManifest } from "./types";
+
+interface Parts {
+  window: string;
+  script: string;
+  style: string;
+}
+
+/** The `<window>`, `<script lang="javascript">` and `<style>` of an .imjoy.html file. */
+export function pluginParts(source: string): Parts {
+  const block = (pattern: RegExp) => {
+    const m = source.match(pattern);
+    return m ? m[1] : "";
+  };
+  return {
+    window: block(/<window[^>]*>([\s\S]*?)<\/window>/i),
+    script: block(/<script[^>]*lang=["']?javascript["']?[^>]*>([\s\S]*?)<\/script>/i),
+    style: block(/<style[^>]*>([\s\S]*?)<\/style>/i),
+  };
+}
+
+/** The iframe's document: the plugin's html and style, imjoy-rpc from the hub, then the plugin's code. */
+export function windowDocument(plugin: PluginManifest, parts: Parts): string {
+  const rpcSrc = new URL(imjoyRpcUrl, window.location.href).href;
+  const json = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
+  return `<!doctype html><html><head><meta charset="utf-8">
+<style>html,body{margin:0;font:14px system-ui,sans-serif}</style><style>${parts.style.replace(/<\/style/gi, "")}</style>
+<script src="${rpcSrc}"></script></head><body>${parts.window}
+<script>
+imjoyRPC.setupRPC({ name: ${json(plugin.name)}, type: "window" }).then(function (api) {
+  window.api = api;
+  var code = document.createElement("script");
+  code.textContent = ${json(parts.script)};
+  document.body.appendChild(code);
+});
+</script></body></html>`;
+}
+
+// the messages of imjoy-rpc's protocol a window may send to the app
+const ALLOWED = new Set(["setInterface", "getInterface", "interfaceSetAsRemote", "method", "callback", "disposeObject", "disposed"]);
+
+class HostConnection {
+  private handlers: Record<string, ((data: any) => void)[]> = {};
+  peer_id = "";
+  constructor(private frame: HTMLIFrameElement) {}
+  on(event: string, handler: (data: any) => void) {
+    (this.handlers[event] ||= []).push(handler);
+  }
+  once(event: string, handler: (data: any) => void) {
+    const wrapped = (data: any) => {
+      this.off(event, wrapped);
+      handler(data);
+    };
+    this.on(event, wrapped);
+  }
+  off(event: string, handler: (data: any) => void) {
+    this.handlers[event] = (this.handlers[event] || []).filter((h) => h !== handler);
+  }
+  fire(event: string, data: any) {
+    if (!ALLOWED.has(event)) return; // e.g. "execute": a window never makes the app run code
+    if (event === "method" && !this.callable(data)) {
+      addLog("warning", "windows", `a window asked for ${JSON.stringify(String(data?.name)).slice(0, 80)}: refused`);
+      return;
+    }
+    for (const handler of [...(this.handlers[event] || [])]) handler(data);
+  }
+  /** imjoy-rpc's host resolves dotted names with plain indexing ("showMessage.constructor" would reach
+   * Function): only own properties, step by step, ending on a function. */
+  private callable(data: any): boolean {
+    if (!data || typeof data.name !== "string" || typeof data.object_id !== "string") return false;
+    let target: any = this.objects()?.[data.object_id];
+    for (const part of data.name.split(".")) {
+      if (target === null || typeof target !== "object" || !Object.hasOwn(target, part)) return false;
+      target = target[part];
+    }
+    return typeof target === "function";
+  }
+  objects: () => Record<string, unknown> | undefined = () => undefined;
+  emit(data: Record<string, unknown>) {
+    const { __transferables__, ...message } = data;
+    void __transferables__;
+    this.frame.contentWindow?.postMessage({ ...message, peer_id: this.peer_id }, "*");
+  }
+  disconnect() {}
+  execute() {
+    throw new Error("the app does not execute code in windows");
+  }
+}
+
+/** Open a window plugin; resolves to its exported api once `setup` (and `run`, with data) finished. */
+export async function openWindow(
+  plugin: PluginManifest,
+  options: { data?: unknown; config?: Record<string, unknown> } = {},
+): Promise<any> {
+  const { source } = await getJson<{ source: string }>(get().token || "", `/api/plugins/${plugin.id}`);
+  const parts = pluginParts(source);
+  const id = `win-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const frame = document.createElement("iframe");
+  frame.setAttribute("sandbox", "allow-scripts");
+  frame.setAttribute("title", plugin.name);
+  frame.dataset.windowId = id;
+  frame.className = "sf-window-frame";
+  const connection = new HostConnection(frame);
+  const remote = new Promise<any>((resolve, reject) => {
+    const timer = window.setTimeout(() => reject(new Error(`${plugin.name}: the window did not start in 20 s`)), 20000);
+    let started = false;
+    const onMessage = (event: MessageEvent) => {
+      if (event.source !== frame.contentWindow || !event.data || typeof event.data !== "object") return;
+      const data = event.data as { type?: string; peer_id?: string };
+      if (data.type === "initialized") {
+        if (started) return; // once: a second one would pile up RPCs answering every call again
+        started = true;
+        connection.peer_id = data.peer_id || "";
+        const host = new RPC(connection, { name: "scopeflow" });
+        connection.objects = () => (host as unknown as { _object_store: Record<string, unknown> })._object_store;
+        host.once("remoteReady", () => {
+          window.clearTimeout(timer);
+          resolve(host.getRemote());
+        });
+        void host.setInterface(windowApi(plugin.id, rpc));
+        host.sendInterface();
+        host.requestRemote();
+      } else if (data.type) {
+        connection.fire(data.type, data);
+      }
+    };
+    window.addEventListener("message", onMessage);
+    registerFrame(id, frame, () => {
+      window.removeEventListener("message", onMessage);
+      window.clearTimeout(timer);
+    });
+  });
+  frame.srcdoc = windowDocument(plugin, parts);
+  set((s) => ({ windows: [...s.windows, { id, pluginId: plugin.id, name: plugin.name, data: options.data }], view: id }));
+  try {
+    const api = await remote;
+    if (typeof api.setup === "function") await api.setup();
+    if (typeof api.run === "function") await api.run({ config: options.config ?? {}, data: options.data ?? {} });
+    addLog("info", plugin.id, `window ${plugin.name} is ready`);
+    return api;
+  } catch (err) {
+    addLog("error", plugin.id, `window ${plugin.name} failed: ${String(err)}`, undefined, true);
+    throw err;
+  }
+}
