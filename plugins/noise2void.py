@@ -9,8 +9,8 @@ Options: `iterations` (training steps, default 400: more is slower and a little 
 `patience` (early stopping), `ensemble` (8 flips/rotations), `fuse_pixel`, `seed` (same seed, same result).
 
 The app gets `api.showProgress(percent)` and, every 25 steps, the loss curve as
-`api.createWindow({"type": "scopeflow/plot", "name": "noise2void loss", "data": {"title", "x", "x_label",
-"y_label", "series": {"train": [...], "held-out": [...]}}})`: a window of the same name replaces the last one.
+`api.createWindow({"type": "scopeflow/plot", "name": "noise2void loss", "data": {"title", "x", "xlabel",
+"ylabel", "series": {"train": [...], "held-out": [...]}}})`: a window of the same name replaces the last one.
 
 ## Model card
 
@@ -412,8 +412,8 @@ class Reporter:
                 "data": {
                     "title": "noise2void training",
                     "x": list(history["step"]),
-                    "x_label": "step",
-                    "y_label": "loss (normalised units)",
+                    "xlabel": "step",
+                    "ylabel": "loss (normalised units)",
                     "series": {"train": list(history["train"]), "held-out": list(history["held-out"])},
                 },
             },
