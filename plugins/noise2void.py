@@ -51,10 +51,9 @@ on a grid (chosen with the ground truth, so an upper bound for them); noise2void
 noise2void beats the best classical filter in PSNR (+0.11 dB on the crop, +0.42 dB on the whole image) and
 ties it in SSIM: this image is mostly flat background and smooth nuclei, where a well-tuned blur is already
 close to ideal; the gain is that noise2void needs no tuning against a ground truth that users do not have.
-Time: 776 s (crop) and 940 s (whole image) in that benchmark run, on two cores shared with other test runs
-(load average 4-8). On a quieter moment a step cost about 0.2 s (measured with a two-level variant of the
-network), so expect 1-2 minutes for the default 400 steps on two idle cores: more than the minute aimed
-at. Fewer `iterations` trade a little quality for time.
+Time: 104 s for the crop with the defaults on two cores otherwise nearly idle (load average below 2), more
+than the minute aimed at; 776 s (crop) and 940 s (whole image) in the benchmark run, when the cores were
+shared with other test runs (load average 4-8). Fewer `iterations` trade a little quality for time.
 
 **Transfer.** Nothing to transfer: the network is trained anew on every input, so it adapts to each
 microscope and sample; the price is the training time at every call.
