@@ -11,11 +11,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB_PLUGINS = Path(__file__).parent / "hub_plugins"
@@ -168,3 +169,15 @@ def imjoy_python() -> Path:
         )
         stamp.touch()
     return python
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium (Debian's /usr/bin/chromium) for one test module."""
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        await chromium.close()

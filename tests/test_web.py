@@ -17,19 +17,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
+from browser import Recorded, needs_chromium, open_app, open_sample, shot
 from conftest import ARTIFACTS, ROOT, HubProcess, free_port, start_hub, stop_hub
 from scopeflow import data
 
-CHROMIUM = Path("/usr/bin/chromium")
 WEB_PLUGINS = Path(__file__).parent / "web_plugins"
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/test installs it)"
-    ),
-]
+pytestmark = [needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -43,59 +39,11 @@ def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     shutil.copy(running.log_path, ARTIFACTS / "web-hub.log")
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        await chromium.close()
-
-
-class Recorded:
-    """A page and every URL it (and its frames) requested."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.urls: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", lambda request: self.urls.append(request.url))
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def assert_offline(self) -> None:
-        outside = [
-            u
-            for u in self.urls
-            if urlsplit(u).scheme not in ("data", "blob", "about") and urlsplit(u).hostname != "127.0.0.1"
-        ]
-        assert not outside, f"requests left 127.0.0.1: {outside}"
-        assert not self.errors, f"errors in the page: {self.errors}"
-
-
 @pytest.fixture
 async def app(browser: Browser, web_hub: HubProcess) -> AsyncIterator[Recorded]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    page = await context.new_page()
-    recorded = Recorded(page)
-    await page.goto(f"{web_hub.url}/?token={web_hub.token}")
-    await expect(page.get_by_test_id("connection")).to_have_attribute(
-        "data-state", "connected", timeout=30_000
-    )
+    context, recorded = await open_app(browser, web_hub)
     yield recorded
     await context.close()
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"web-{name}.png"))
-
-
-async def open_sample(page: Page, sample: str) -> None:
-    before = await page.evaluate("window.__scopeflow.state().images.length")
-    await page.get_by_test_id(f"sample-{sample}").click()
-    await page.wait_for_function(f"window.__scopeflow.state().images.length > {before}")
 
 
 async def run_op(page: Page, plugin: str, op: str, timeout: float = 90_000) -> None:

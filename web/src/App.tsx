@@ -1,6 +1,6 @@
 // The app: token, connection, and the panels — plugins | plugin | viewer / table / windows | data, log below.
 
-import { useEffect, useState } from "react";
+import { Suspense, lazy, useEffect, useState } from "react";
 import { refreshPlugins, setRpc } from "./actions";
 import { browserApi } from "./browserApi";
 import { HubError, forgetToken, getJson, hubUrl, keepConnected, saveToken, takeToken } from "./hub";
@@ -14,6 +14,9 @@ import { PluginList, PluginPanel } from "./components/PluginPanel";
 import { TableView } from "./components/TableView";
 import { WindowTabs, WindowView } from "./components/WindowView";
 import { Viewer } from "./viewer";
+
+// the workflow editor (and its graph library) loads when its tab is first opened
+const WorkflowView = lazy(() => import("./workflow/WorkflowView"));
 
 function useHub(token: string | null) {
   useEffect(() => {
@@ -78,6 +81,11 @@ function sharedPluginUrl(): string {
   return new URL(window.location.href).searchParams.get("plugin") || "";
 }
 
+/** A link to a workflow (`#workflow=…` or `?workflow=URL`) opens the editor, which reads it. */
+function sharedWorkflow(): boolean {
+  return window.location.hash.startsWith("#workflow=") || new URL(window.location.href).searchParams.has("workflow");
+}
+
 function Center() {
   const view = useStore((s) => s.view);
   const image = useStore((s) => s.images.find((i) => i.id === s.activeImage) ?? null);
@@ -105,6 +113,11 @@ function Center() {
           </div>
         )}
         {view === "table" && table && <TableView table={table} />}
+        {view === "workflow" && (
+          <Suspense fallback={<div className="sf-empty">Loading the workflow editor…</div>}>
+            <WorkflowView />
+          </Suspense>
+        )}
         {windows.map((w) => (
           <WindowView key={w.id} id={w.id} visible={view === w.id} />
         ))}
@@ -117,12 +130,15 @@ export function App() {
   const token = useStore((s) => s.token);
   const connection = useStore((s) => s.connection);
   const status = useStore((s) => s.status);
-  const [installUrl, setInstallUrl] = useState<string | null>(null);
+  const view = useStore((s) => s.view);
+  const installUrl = useStore((s) => s.installUrl);
+  const setInstallUrl = (url: string | null) => set({ installUrl: url });
   const [dragging, setDragging] = useState(false);
   useEffect(() => {
     set({ token: takeToken() });
     const shared = sharedPluginUrl();
     if (shared) setInstallUrl(shared);
+    if (sharedWorkflow()) set({ view: "workflow" });
   }, []);
   useHub(token);
   if (!token) {
@@ -146,7 +162,7 @@ export function App() {
   };
   return (
     <div
-      className={`sf-app${dragging ? " sf-dragging" : ""}`}
+      className={`sf-app${dragging ? " sf-dragging" : ""}${view === "workflow" ? " sf-app-workflow" : ""}`}
       onDragOver={(e) => {
         if (e.dataTransfer.types.includes("Files")) {
           e.preventDefault();
@@ -179,7 +195,7 @@ export function App() {
       <ErrorBoundary name="viewer">
         <Center />
       </ErrorBoundary>
-      <aside className="sf-right">
+      <aside className="sf-right" hidden={view === "workflow"}>
         <ErrorBoundary name="data panel">
           <DataPanel />
         </ErrorBoundary>

@@ -61,8 +61,10 @@ interface State {
   dialogs: Dialog[];
   plots: Record<string, Plot>;
   windows: WindowInstance[];
-  /** what the centre shows: "viewer", "table" or a window's id */
+  /** what the centre shows: "viewer", "table", "workflow" or a window's id */
   view: string;
+  /** the install dialog is open with this URL ("" for an empty one) */
+  installUrl: string | null;
 }
 
 export const useStore = create<State>(() => ({
@@ -86,6 +88,7 @@ export const useStore = create<State>(() => ({
   plots: {},
   windows: [],
   view: "viewer",
+  installUrl: null,
 }));
 
 export const set = useStore.setState;

@@ -7,7 +7,7 @@ import type { OpSpec, PluginManifest, PortSpec } from "../types";
 
 type Values = Record<string, unknown>;
 
-function kindOf(port: PortSpec): "image" | "table" | "number" | "integer" | "boolean" | "enum" | "string" | "json" {
+export function kindOf(port: PortSpec): "image" | "table" | "number" | "integer" | "boolean" | "enum" | "string" | "json" {
   if (port.kind === "ndarray") return "image";
   if (port.kind === "table") return "table";
   const s = port.schema || {};

@@ -13,6 +13,9 @@ export function WindowTabs() {
       <button className={view === "viewer" ? "sf-tab sf-selected" : "sf-tab"} onClick={() => set({ view: "viewer" })} data-testid="tab-viewer">
         Viewer
       </button>
+      <button className={view === "workflow" ? "sf-tab sf-selected" : "sf-tab"} onClick={() => set({ view: "workflow" })} data-testid="tab-workflow">
+        Workflow
+      </button>
       {table && (
         <button className={view === "table" ? "sf-tab sf-selected" : "sf-tab"} onClick={() => set({ view: "table" })} data-testid="tab-table">
           Table

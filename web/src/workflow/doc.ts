@@ -1,0 +1,182 @@
+// The workflow document (docs/workflows.md, format version 1) and the rules the editor shares with the hub:
+// which ports may be connected, and how the editor's graph becomes a document and back.
+
+import type { OpSpec, PluginManifest, PortSpec } from "../types";
+
+export type PortRef = [string, string];
+
+export interface Position {
+  x: number;
+  y: number;
+}
+
+export interface DocInput {
+  name: string;
+  kind: "ndarray" | "table" | "value";
+  axes?: string | null;
+  dtype?: string[] | string | null;
+  default?: unknown;
+  description?: string;
+  position?: Position;
+}
+
+export interface DocNode {
+  id: string;
+  plugin: string;
+  op: string;
+  params: Record<string, unknown>;
+  position?: Position;
+  label?: string;
+}
+
+export interface DocEdge {
+  from: PortRef;
+  to: PortRef;
+}
+
+export interface DocOutput {
+  name: string;
+  from: PortRef;
+  position?: Position;
+}
+
+export interface Pin {
+  version: string;
+  sha256: string;
+  builtin: boolean;
+  url: string | null;
+}
+
+export interface PinState {
+  plugin: string;
+  state: "ok" | "changed" | "missing";
+  pinned: Pin;
+  current: Partial<Pin> | null;
+}
+
+export interface WorkflowDoc {
+  format: "scopeflow.workflow";
+  version: 1;
+  title: string;
+  description?: string;
+  inputs: DocInput[];
+  nodes: DocNode[];
+  edges: DocEdge[];
+  outputs: DocOutput[];
+  plugins: Record<string, Pin>;
+}
+
+export const FORMAT = "scopeflow.workflow";
+export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+/** A port as the editor knows it: what the hub declares, or a workflow input's own declaration. */
+export interface PortInfo {
+  name: string;
+  kind: "ndarray" | "table" | "value";
+  axes: string | null;
+  dtype: string[] | null;
+  schema: Record<string, unknown>;
+  required: boolean;
+  /** what to call its node in messages ("blur", "input image") */
+  owner: string;
+}
+
+export function dtypes(value: unknown): string[] | null {
+  if (Array.isArray(value)) return value.length ? value.map(String) : null;
+  if (typeof value === "string" && value) return value.split(/[,\s|]+/).filter(Boolean);
+  return null;
+}
+
+export function portInfo(port: PortSpec, owner: string): PortInfo {
+  return {
+    name: port.name,
+    kind: port.kind,
+    axes: port.axes || null,
+    dtype: dtypes(port.dtype),
+    schema: port.schema || {},
+    required: port.required,
+    owner,
+  };
+}
+
+/** A value port without a schema takes and gives anything. */
+export function isAny(port: PortInfo): boolean {
+  return port.kind === "value" && Object.keys(port.schema).length === 0;
+}
+
+/** Why `source` cannot feed `target`, or null when it can (the same rules as the hub's validator). */
+export function incompatibility(source: PortInfo, target: PortInfo): string | null {
+  if (isAny(target)) return null;
+  if (source.kind !== target.kind && !isAny(source)) {
+    return `${source.owner} gives ${kindWord(source.kind)}, ${target.owner} expects ${kindWord(target.kind)}`;
+  }
+  if (source.axes && target.axes && source.axes !== target.axes) {
+    return `${source.owner} gives ${source.axes}, ${target.owner} expects ${target.axes}`;
+  }
+  if (source.dtype && target.dtype) {
+    const foreign = source.dtype.filter((d) => !target.dtype!.includes(d));
+    if (foreign.length) {
+      return `${source.owner} gives ${source.dtype.join("/")}, ${target.owner} takes only ${target.dtype.join("/")}`;
+    }
+  }
+  return null;
+}
+
+function kindWord(kind: string): string {
+  return kind === "ndarray" ? "an image" : kind === "table" ? "a table" : "a value";
+}
+
+export function findOp(plugins: PluginManifest[], plugin: string, op: string): { plugin: PluginManifest; op: OpSpec } | null {
+  const p = plugins.find((x) => x.id === plugin);
+  const o = p?.ops.find((x) => x.name === op);
+  return p && o ? { plugin: p, op: o } : null;
+}
+
+/** The pins of every plugin a list of nodes uses, from what the hub has installed. */
+export function pinsFor(plugins: PluginManifest[], used: string[]): Record<string, Pin> {
+  const pins: Record<string, Pin> = {};
+  for (const id of [...new Set(used)].sort()) {
+    const p = plugins.find((x) => x.id === id);
+    if (!p) continue;
+    pins[id] = { version: p.version, sha256: p.sha256, builtin: isBuiltin(p), url: p.source_url ?? null };
+  }
+  return pins;
+}
+
+function isBuiltin(p: PluginManifest): boolean {
+  const flag = (p as unknown as { builtin?: unknown }).builtin;
+  if (typeof flag === "boolean") return flag;
+  return !p.source_url && !!p.path && /(^|[\\/])plugins[\\/][^\\/]+$/.test(p.path);
+}
+
+/** A node id, unique among `taken`, made from a name ("blur", "blur-2"). */
+export function uniqueId(base: string, taken: Set<string>): string {
+  let stem = base.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^[^A-Za-z_]+/, "") || "node";
+  stem = stem.slice(0, 56);
+  if (!taken.has(stem)) return stem;
+  for (let i = 2; ; i++) if (!taken.has(`${stem}-${i}`)) return `${stem}-${i}`;
+}
+
+/** Is this what the hub reads as a workflow? (A readable message for what is not.) */
+export function checkShape(value: unknown): WorkflowDoc {
+  if (!value || typeof value !== "object") throw new Error("not a workflow: the file holds no JSON object");
+  const doc = value as Partial<WorkflowDoc>;
+  if (doc.format !== FORMAT) throw new Error(`not a workflow: "format" is ${JSON.stringify(doc.format)}, not "${FORMAT}"`);
+  if (typeof doc.version !== "number" || doc.version > 1) {
+    throw new Error(`this workflow has format version ${String(doc.version)}; this app reads version 1: update scopeflow`);
+  }
+  for (const key of ["nodes", "edges", "inputs", "outputs"] as const) {
+    if (doc[key] !== undefined && !Array.isArray(doc[key])) throw new Error(`not a workflow: "${key}" is not a list`);
+  }
+  return {
+    format: FORMAT,
+    version: 1,
+    title: typeof doc.title === "string" ? doc.title : "Untitled workflow",
+    description: typeof doc.description === "string" ? doc.description : undefined,
+    inputs: doc.inputs ?? [],
+    nodes: doc.nodes ?? [],
+    edges: doc.edges ?? [],
+    outputs: doc.outputs ?? [],
+    plugins: doc.plugins ?? {},
+  };
+}
