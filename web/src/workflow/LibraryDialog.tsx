@@ -33,7 +33,7 @@ function SavedRow({ item, onOpen }: { item: Saved; onOpen: (name: string, versio
       </div>
       {error && <div className="sf-error">{error}</div>}
       {versions && (
-        <ol className="sf-wf-versions">
+        <ul className="sf-wf-versions">
           {[...versions].reverse().map((v) => (
             <li key={String(v.version)}>
               <button className="sf-mini" onClick={() => onOpen(item.name, v.version)} data-testid={`wf-version-${v.version}`}>
@@ -44,7 +44,7 @@ function SavedRow({ item, onOpen }: { item: Saved; onOpen: (name: string, versio
               </span>
             </li>
           ))}
-        </ol>
+        </ul>
       )}
     </li>
   );

@@ -116,14 +116,14 @@ export function incompatibility(source: PortInfo, target: PortInfo): string | nu
   if (source.dtype && target.dtype) {
     const foreign = source.dtype.filter((d) => !target.dtype!.includes(d));
     if (foreign.length) {
-      return `${source.owner} gives ${source.dtype.join("/")}, ${target.owner} takes only ${target.dtype.join("/")}`;
+      return `${source.owner} gives ${foreign.join(", ")}, ${target.owner} expects ${target.dtype.join(" or ")}`;
     }
   }
   return null;
 }
 
 function kindWord(kind: string): string {
-  return kind === "ndarray" ? "an image" : kind === "table" ? "a table" : "a value";
+  return kind === "ndarray" ? "an array" : kind === "table" ? "a table" : "a value";
 }
 
 export function findOp(plugins: PluginManifest[], plugin: string, op: string): { plugin: PluginManifest; op: OpSpec } | null {

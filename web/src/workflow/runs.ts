@@ -79,9 +79,10 @@ export async function runWorkflow(until: string | null = null): Promise<void> {
   editor.set({ run: { id: null, state: "starting", seconds: null }, nodeRuns: queued, notice: null });
   try {
     const svc = await workflows();
-    const options: Record<string, unknown> = until ? { until } : {};
+    // `_rintf` keeps imjoy-rpc from dropping the callback once `start` has returned (the hub ignores it)
+    const options: Record<string, unknown> = { ...(until ? { until } : {}), _rintf: true };
     const onEvent = (event: unknown) => applyEvent(event);
-    const id: string = await svc.start(doc, null, options, onEvent);
+    const id: string = await svc.start(doc, {}, options, onEvent);
     const run = editor.get().run;
     editor.set({ run: { ...(run as RunInfo), id, state: run?.state === "starting" ? "running" : (run as RunInfo).state } });
     await follow(id);

@@ -1,0 +1,301 @@
+"""The workflow editor of the web app, in real headless Chromium against a real hub and real kernels.
+
+Workflows are built with the mouse (drag from the palette, connect handles), run through the hub's
+``workflows`` service, shared as links, saved with versions. Screenshots: artifacts/web-workflow-*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from browser import Recorded, needs_chromium, open_app, shot
+from conftest import ARTIFACTS, ROOT, HubProcess, start_hub, stop_hub
+from scopeflow import data
+
+TESTS = Path(__file__).parent
+DONE = re.compile("^(done|cached)$")
+pytestmark = [needs_chromium]
+
+
+@pytest.fixture(scope="module")
+def wf_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    if not (ROOT / "web" / "dist" / "index.html").exists():
+        pytest.fail("the web app is not built: run bash scripts/setup")
+    running = start_hub(tmp_path_factory.mktemp("wf-web"), "--plugins-dir", str(TESTS / "workflow_plugins"))
+    yield running
+    stop_hub(running)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(running.log_path, ARTIFACTS / "web-workflow-hub.log")
+
+
+@pytest.fixture
+async def editor(browser: Browser, wf_hub: HubProcess) -> AsyncIterator[Recorded]:
+    """The app with the Workflow tab open on an empty canvas."""
+    context, recorded = await open_app(browser, wf_hub)
+    await open_editor(recorded.page)
+    yield recorded
+    await context.close()
+
+
+async def open_editor(page: Page) -> None:
+    await page.get_by_test_id("tab-workflow").click()
+    await expect(page.get_by_test_id("wf-palette")).to_be_visible(timeout=30_000)
+
+
+async def drop(page: Page, item: str, x: float, y: float) -> None:
+    """Drag a palette entry onto the canvas at (x, y) from its top-left corner."""
+    canvas = page.get_by_test_id("wf-canvas")
+    await page.get_by_test_id(item).drag_to(canvas, target_position={"x": x, "y": y})
+
+
+async def wire(page: Page, source: str, target: str) -> None:
+    """Press on one handle, move to the other with the mouse, release."""
+    a = await page.get_by_test_id(source).bounding_box()
+    b = await page.get_by_test_id(target).bounding_box()
+    assert a and b, f"handles {source} / {target} not on screen"
+    await page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=12)
+    await page.mouse.up()
+
+
+async def edges(page: Page) -> int:
+    return await page.locator(".react-flow__edge").count()
+
+
+async def build_blur(page: Page) -> None:
+    """Sample image → Gaussian blur → output, all with the mouse."""
+    await drop(page, "wf-add-image-input", 30, 140)
+    await drop(page, "wf-palette-gaussian-blur", 280, 120)
+    await drop(page, "wf-add-output", 540, 140)
+    await expect(page.get_by_test_id("wf-node-blur")).to_be_visible()
+    await wire(page, "wf-out-input-image", "wf-in-blur-image")
+    await wire(page, "wf-out-blur-result", "wf-in-output-result")
+    await expect(page.locator(".react-flow__edge")).to_have_count(2)
+
+
+async def viewed_image(page: Page) -> np.ndarray:
+    got = await page.evaluate(
+        """() => {
+            const s = window.__scopeflow.state();
+            const img = s.images.find(i => i.id === s.activeImage);
+            return {shape: img.shape, data: Array.from(img.data)};
+        }"""
+    )
+    return np.array(got["data"], np.float32).reshape(got["shape"])
+
+
+async def test_the_empty_editor_says_what_to_do_and_loads_lazily(browser: Browser, wf_hub: HubProcess):
+    context, app = await open_app(browser, wf_hub)
+    page = app.page
+    chunks = [u for u in app.urls if "WorkflowView" in u]
+    assert not chunks, f"the editor is part of the first paint: {chunks}"
+    await open_editor(page)
+    assert [u for u in app.urls if "WorkflowView" in u], "the editor's code was not loaded on demand"
+    empty = page.get_by_test_id("wf-empty")
+    await expect(empty).to_contain_text("Drag an operation")
+    await expect(empty.get_by_test_id("wf-empty-gallery")).to_be_visible()
+    palette = page.get_by_test_id("wf-palette")
+    for entry in ("gaussian-blur", "measure-regions", "hello-add", "wf-ops-boom"):
+        await expect(palette.get_by_test_id(f"wf-palette-{entry}")).to_be_visible()
+    await page.get_by_test_id("wf-palette-search").fill("blur")
+    entries = palette.locator("[data-testid^=wf-palette-]:not([data-testid=wf-palette-search])")
+    await expect(entries).to_have_count(1)
+    await page.get_by_test_id("wf-palette-search").fill("")
+    await shot(page, "workflow-empty")
+    app.assert_offline()
+    await context.close()
+
+
+async def test_nodes_connect_by_type_and_refusals_say_why(editor: Recorded):
+    page = editor.page
+    await drop(page, "wf-add-image-input", 30, 140)
+    await drop(page, "wf-palette-gaussian-blur", 290, 60)
+    await drop(page, "wf-palette-wf-ops-regions", 290, 330)
+    await wire(page, "wf-out-input-image", "wf-in-blur-image")
+    assert await edges(page) == 1
+    # a yx image into a cyx port: refused, with the reason the hub's validator gives too
+    await wire(page, "wf-out-blur-result", "wf-in-regions-image")
+    notice = page.get_by_test_id("wf-notice")
+    await expect(notice).to_contain_text("blur gives yx, regions expects cyx")
+    assert await edges(page) == 1
+    # a table into an array port: refused too
+    await wire(page, "wf-out-regions-result", "wf-in-blur-image")
+    await expect(notice).to_contain_text("regions gives a table, blur expects an array")
+    assert await edges(page) == 1
+    # the handles say what they carry
+    blur = page.get_by_test_id("wf-node-blur")
+    await expect(blur).to_contain_text("image · yx")
+    await expect(blur.get_by_test_id("wf-param-sigma")).to_have_value("2")
+    await shot(page, "workflow-refused")
+    editor.assert_offline()
+
+
+async def test_undo_redo_copy_paste_and_delete(editor: Recorded):
+    page = editor.page
+    await drop(page, "wf-add-image-input", 30, 140)
+    await drop(page, "wf-palette-gaussian-blur", 290, 120)
+    await wire(page, "wf-out-input-image", "wf-in-blur-image")
+    nodes = page.locator(".react-flow__node")
+    await expect(nodes).to_have_count(2)
+    sigma = page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma")
+    await sigma.fill("4.5")
+    await page.get_by_test_id("wf-canvas").click(position={"x": 700, "y": 500})  # the empty pane: focus
+    await page.keyboard.press("Control+z")  # the sigma typed
+    await expect(sigma).to_have_value("2")
+    await page.keyboard.press("Control+z")  # the edge
+    await expect(page.locator(".react-flow__edge")).to_have_count(0)
+    await page.keyboard.press("Control+z")  # the blur node
+    await expect(nodes).to_have_count(1)
+    await page.keyboard.press("Control+Shift+z")
+    await page.keyboard.press("Control+y")
+    await expect(page.locator(".react-flow__edge")).to_have_count(1)
+    await page.get_by_test_id("wf-redo").click()
+    await expect(page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma")).to_have_value("4.5")
+    await expect(page.get_by_test_id("wf-redo")).to_be_disabled()
+    # copy both nodes with their edge, paste: a second, connected pair with new ids and names
+    await page.keyboard.press("Control+a")
+    await page.keyboard.press("Control+c")
+    await page.keyboard.press("Control+v")
+    await expect(nodes).to_have_count(4)
+    await expect(page.locator(".react-flow__edge")).to_have_count(2)
+    await expect(page.get_by_test_id("wf-node-blur-2")).to_be_visible()
+    await expect(page.get_by_test_id("wf-input-image-2")).to_be_visible()
+    # the pasted nodes are selected: Delete removes them (and their edge); undo brings them back
+    await page.keyboard.press("Delete")
+    await expect(nodes).to_have_count(2)
+    await expect(page.locator(".react-flow__edge")).to_have_count(1)
+    await page.get_by_test_id("wf-undo").click()
+    await expect(nodes).to_have_count(4)
+    doc = await page.evaluate("window.__scopeflowWorkflow.doc()")
+    assert [n["id"] for n in doc["nodes"]] == ["blur", "blur-2"]
+    assert doc["nodes"][1]["params"] == {"sigma": 4.5}
+    assert {json.dumps(e, sort_keys=True) for e in doc["edges"]} == {
+        json.dumps({"from": ["$input", "image"], "to": ["blur", "image"]}, sort_keys=True),
+        json.dumps({"from": ["$input", "image-2"], "to": ["blur-2", "image"]}, sort_keys=True),
+    }
+    editor.assert_offline()
+
+
+async def test_a_workflow_runs_caches_and_shows_its_result(editor: Recorded, wf_hub: HubProcess):
+    page = editor.page
+    await build_blur(page)
+    await page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma").fill("3")
+    await page.get_by_test_id("wf-run").click()
+    blur = page.get_by_test_id("wf-node-blur")
+    await expect(blur).to_have_attribute("data-state", "done", timeout=120_000)
+    await expect(page.get_by_test_id("wf-run-state")).to_have_attribute("data-state", "done", timeout=30_000)
+    await expect(blur).to_contain_text("512\u00d7512 float32")
+    await shot(page, "workflow-done")
+    # the same again: every node comes from the cache
+    await page.get_by_test_id("wf-run").click()
+    await expect(blur).to_have_attribute("data-state", "cached", timeout=60_000)
+    await expect(blur.get_by_test_id("wf-node-state")).to_have_text("cached")
+    # a click on the done node shows its result in the viewer: the pixels of a real Gaussian blur
+    await blur.locator(".sf-wf-head").click()
+    await expect(page.get_by_test_id("tab-viewer")).to_have_class("sf-tab sf-selected", timeout=30_000)
+    from scipy.ndimage import gaussian_filter
+
+    sample, _ = data.load_sample("nuclei-2d")
+    np.testing.assert_allclose(
+        await viewed_image(page), gaussian_filter(sample.astype(np.float32), 3), rtol=1e-4, atol=1e-3
+    )
+    editor.assert_offline()
+
+
+async def test_a_shared_link_opens_the_workflow_in_a_fresh_page(
+    editor: Recorded, browser: Browser, wf_hub: HubProcess
+):
+    page = editor.page
+    await build_blur(page)
+    await page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma").fill("1.5")
+    await page.get_by_test_id("wf-title").fill("Smooth nuclei")
+    await page.get_by_test_id("wf-run").click()
+    await expect(page.get_by_test_id("wf-node-blur")).to_have_attribute("data-state", DONE, timeout=120_000)
+    await page.get_by_test_id("wf-node-blur").locator(".sf-wf-head").click()
+    await expect(page.get_by_test_id("tab-viewer")).to_have_class("sf-tab sf-selected", timeout=30_000)
+    here = await viewed_image(page)
+    await open_editor(page)
+    await page.get_by_test_id("wf-share").click()
+    link = await page.get_by_test_id("wf-share").get_attribute("data-link")
+    assert link and "#workflow=" in link and link.startswith(wf_hub.url)
+    sent = await page.evaluate("window.__scopeflowWorkflow.doc()")
+    # someone else opens it: a new browser context, the token given by hand
+    context, other = await open_app(browser, wf_hub, "/" + link.split("/", 3)[3])
+    there_page = other.page
+    await expect(there_page.get_by_test_id("workflow-view")).to_be_visible(timeout=30_000)
+    await expect(there_page.get_by_test_id("wf-title")).to_have_value("Smooth nuclei")
+    assert "#workflow=" not in there_page.url  # opened once; a reload does not reopen it over edits
+    assert await there_page.evaluate("window.__scopeflowWorkflow.doc()") == sent
+    await expect(there_page.get_by_test_id("wf-pins")).to_have_count(0)  # same hub: the pins hold
+    await there_page.get_by_test_id("wf-run").click()
+    node = there_page.get_by_test_id("wf-node-blur")
+    await expect(node).to_have_attribute("data-state", DONE, timeout=120_000)
+    await node.locator(".sf-wf-head").click()
+    await expect(there_page.get_by_test_id("tab-viewer")).to_have_class("sf-tab sf-selected", timeout=30_000)
+    assert np.array_equal(await viewed_image(there_page), here)
+    await shot(there_page, "workflow-shared")
+    other.assert_offline()
+    await context.close()
+    editor.assert_offline()
+
+
+async def save_as(page: Page, name: str) -> None:
+    await page.get_by_test_id("wf-save").click()
+    dialog = page.get_by_test_id("dialog")
+    await dialog.locator("input").fill(name)
+    await dialog.get_by_test_id("dialog-ok").click()
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text(f'Saved as "{name}"')
+
+
+async def test_saved_versions_are_kept_and_an_earlier_one_loads(editor: Recorded, wf_hub: HubProcess):
+    page = editor.page
+    await build_blur(page)
+    await save_as(page, "smooth")
+    sigma = page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma")
+    await sigma.fill("7")
+    await save_as(page, "smooth")
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text("version 2")
+    saved = wf_hub.json("/api/workflows/smooth")
+    assert saved["nodes"][0]["params"] == {"sigma": 7}
+    assert saved["plugins"]["gaussian"]["sha256"] == next(
+        p["sha256"] for p in wf_hub.json("/api/plugins")["plugins"] if p["id"] == "gaussian"
+    )
+    await page.get_by_test_id("wf-open").click()
+    library = page.get_by_test_id("wf-library")
+    row = library.get_by_test_id("wf-saved-smooth")
+    await expect(row).to_contain_text("2 versions")
+    await row.get_by_test_id("wf-saved-versions").click()
+    await shot(page, "workflow-versions")
+    await row.get_by_test_id("wf-version-1").click()
+    await expect(library).to_be_hidden()
+    await expect(page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma")).to_have_value("2")
+    editor.assert_offline()
+
+
+async def test_a_failing_node_shows_its_traceback(editor: Recorded):
+    page = editor.page
+    await drop(page, "wf-add-image-input", 30, 140)
+    await drop(page, "wf-palette-wf-ops-boom", 290, 120)
+    await wire(page, "wf-out-input-image", "wf-in-boom-image")
+    await page.get_by_test_id("wf-node-boom").get_by_test_id("wf-param-message").fill("no nuclei here")
+    await page.get_by_test_id("wf-run").click()
+    node = page.get_by_test_id("wf-node-boom")
+    await expect(node).to_have_attribute("data-state", "error", timeout=120_000)
+    error = node.get_by_test_id("wf-node-error")
+    await expect(error.locator("summary")).to_contain_text("no nuclei here")
+    trace = error.locator("pre")
+    await expect(trace).to_be_hidden()  # folded
+    await error.locator("summary").click()
+    await expect(trace).to_contain_text("Traceback")
+    await expect(page.get_by_test_id("wf-run-state")).to_have_attribute("data-state", "error")
+    await shot(page, "workflow-error")
+    editor.assert_offline()
