@@ -79,6 +79,7 @@ class Run:
         self.sender: asyncio.Task[None] | None = None
         self.finisher: asyncio.Future[None] | None = None
         self.cancelled = False
+        self.reason = "cancelled"
         self.record: dict[str, Any] = {}
 
 
@@ -200,6 +201,13 @@ class Runner:
             await asyncio.shield(run.finished)
         return run.record
 
+    async def shutdown(self) -> None:
+        """The hub stops: live runs are cancelled and their records saved saying so."""
+        live = [run for run in self.runs.values() if not run.finished.done()]
+        for run in live:
+            run.reason = "the hub stopped during the run"
+        await asyncio.gather(*(self.cancel(run.id) for run in live), return_exceptions=True)
+
     async def get_run(self, run_id: str) -> dict[str, Any]:
         run = self.runs.get(run_id)
         return run.record if run is not None else self.store.load(run_id)
@@ -275,7 +283,7 @@ class Runner:
                 return
             await self._compute(run, node_id, started)
         except asyncio.CancelledError:
-            self._event(run, node_id, "cancelled", seconds=time.monotonic() - started, error="cancelled")
+            self._event(run, node_id, "cancelled", seconds=time.monotonic() - started, error=run.reason)
         except Exception as exc:
             message, trace = remote_error_text(exc)
             if not trace and not str(exc).startswith("RemoteError:") and not isinstance(exc, NodeFailed):
@@ -371,6 +379,8 @@ class Runner:
                     "summary": summary(value, kind),
                 }
         run.record.update({"state": state, "finished": time.time(), "seconds": round(seconds, 4)})
+        if run.cancelled and run.reason != "cancelled":
+            run.record["error"] = run.reason
         self._publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
         try:
             await asyncio.to_thread(self.store.save, run.record)
