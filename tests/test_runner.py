@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -364,3 +365,25 @@ async def test_large_arrays_in_and_out(svc: Any, tmp_path: Path) -> None:
     assert record["nodes"]["sum"]["outputs"]["result"]["value"] == float((big * 3).sum())
     again = await svc.run(doc, {"image": big.copy()})
     assert {s["state"] for s in again["nodes"].values()} == {"cached"}
+
+
+def test_the_npm_imjoy_rpc_client_runs_workflows(
+    wf_hub: HubProcess, js_client: list[str], tmp_path: Path
+) -> None:
+    """The web app's client library: positional calls, a JS callback for events, an array result."""
+    script = Path(__file__).parent / "js" / "workflows.js"
+    doc = chain(tmp_path / "calls.jsonl", value=2)
+    done = subprocess.run(
+        [js_client[0], str(script), wf_hub.url, wf_hub.token, json.dumps(doc)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert out["validate"]["ok"] is True
+    assert out["state"] == "done" and out["nodes"] == {"make": "done", "scale": "done", "sum": "done"}
+    assert out["image"] == {"shape": [8, 8], "dtype": "float32"}
+    assert out["events"][:3] == ["make:queued", "scale:queued", "sum:queued"]
+    assert out["events"][-1] == "run:done" and "sum:done" in out["events"]
+    assert out["runs"] == [True]
