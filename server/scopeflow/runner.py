@@ -23,7 +23,7 @@ from . import data
 from .cache import Cache, CacheEntry, content_hash, node_key, summary
 from .manifest import OpSpec
 from .registry import Registry
-from .runs import RunStore, new_run_id
+from .runs import MAX_EVENTS, RunStore, new_run_id
 from .runs import summary as run_summary
 from .workflow import INPUT, Workflow, check, order, pin_states, upstream, validate
 
@@ -442,7 +442,10 @@ class Runner:
                 log.warning("could not save run %s: %s", run.id, exc)
 
     def _publish(self, run: Run, event: dict[str, Any]) -> None:
-        run.record["events"].append(event)
+        events = run.record["events"]
+        events.append(event)
+        if len(events) > MAX_EVENTS + 100:
+            del events[:-MAX_EVENTS]
         if run.sender is not None:
             run.outbox.put_nowait(event)
 
