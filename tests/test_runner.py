@@ -387,3 +387,13 @@ def test_the_npm_imjoy_rpc_client_runs_workflows(
     assert out["events"][:3] == ["make:queued", "scale:queued", "sum:queued"]
     assert out["events"][-1] == "run:done" and "sum:done" in out["events"]
     assert out["runs"] == [True]
+
+
+async def test_the_service_is_listed(wf_hub: HubProcess) -> None:
+    server = await connect(wf_hub.url, token=wf_hub.token)
+    try:
+        listed = {s["id"]: s for s in await server.list_services()}
+        assert listed["default/workspace-manager:workflows"]["type"] == "scopeflow-workflows"
+        assert (await server.get_service("workspace-manager:workflows"))["id"].endswith("workflows")
+    finally:
+        await server.disconnect()

@@ -32,6 +32,7 @@ __all__ = ["Runner"]
 log = logging.getLogger("scopeflow.runner")
 
 TERMINAL = ("cached", "done", "error", "cancelled")
+SAVE_EVERY = 1.0  # seconds: a running run's record is written at most this often (and when it ends)
 EVENT_TIMEOUT = 30  # seconds an on_event callback may take before the run stops calling it
 
 
@@ -80,6 +81,7 @@ class Run:
         self.finisher: asyncio.Future[None] | None = None
         self.cancelled = False
         self.reason = "cancelled"
+        self.saved = time.monotonic()  # when the record was last written
         self.record: dict[str, Any] = {}
 
 
@@ -435,7 +437,8 @@ class Runner:
             "traceback": traceback,
         }
         self._publish(run, event)
-        if state in TERMINAL and state != "cancelled":
+        if state in TERMINAL and time.monotonic() - run.saved > SAVE_EVERY:  # the end is always saved
+            run.saved = time.monotonic()
             try:
                 self.store.save(run.record)
             except OSError as exc:
