@@ -397,3 +397,21 @@ async def test_the_service_is_listed(wf_hub: HubProcess) -> None:
         assert (await server.get_service("workspace-manager:workflows"))["id"].endswith("workflows")
     finally:
         await server.disconnect()
+
+
+async def test_a_damaged_cache_entry_is_computed_again(svc: Any, wf_hub: HubProcess, tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    first = await svc.run(chain(log, value=11))
+    key = first["nodes"]["make"]["key"]
+    entry = wf_hub.data_dir / "cache" / "objects" / key[:2] / key
+    with open(entry / "0.npy", "r+b") as file:
+        file.truncate(100)
+    again = await svc.run(chain(log, value=11))
+    assert again["state"] == "done"
+    assert [again["nodes"][n]["state"] for n in ("make", "scale", "sum")] == ["done", "cached", "cached"]
+    assert [c["op"] for c in journal(log)] == ["make", "scale", "total", "make"]
+    (entry / "meta.json").write_text("{")
+    third = await svc.run(chain(log, value=11))
+    assert third["nodes"]["make"]["state"] == "done"
+    with pytest.raises(Exception, match="no cached result"):
+        await svc.output("0" * 64, "result")

@@ -236,6 +236,8 @@ class Runner:
         if found is None:
             names = ", ".join(record.get("outputs") or {}) or "none yet"
             raise KeyError(f"run {run_id} has no output {name!r} (it has {names})")
+        if found.get("key") is None:
+            raise KeyError(f"output {name!r} of run {run_id} is a workflow input: the caller gave it")
         return await self.output(found["key"], found["port"])
 
     # -- running ------------------------------------------------------------------------------------------
