@@ -1,4 +1,4 @@
-"""The example workflows in plugins/workflows: valid documents, plugins pinned to the built-ins as they are."""
+"""The example workflows in plugins/workflows: valid documents, pinned to the built-ins as they are."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def problems(doc: dict) -> list[str]:
     for spec in doc["inputs"]:
         assert NAME.match(spec["name"]), spec["name"]
         default = spec.get("default")
-        if spec["kind"] == "ndarray" and (not isinstance(default, dict) or default.get("sample") not in samples):
+        if spec["kind"] == "ndarray" and (
+            not isinstance(default, dict) or default.get("sample") not in samples
+        ):
             found.append(f"input {spec['name']}: needs a built-in sample as its default")
         if spec["kind"] == "value" and "default" not in spec:
             found.append(f"input {spec['name']}: needs a default")
@@ -65,7 +67,9 @@ def problems(doc: dict) -> list[str]:
             spec = inputs.get(out)
             source_kind, source_axes = (spec["kind"], spec.get("axes")) if spec else (None, None)
         else:
-            port_spec = next((p for p in ops[source].outputs if p.name == out), None) if source in ops else None
+            port_spec = (
+                next((p for p in ops[source].outputs if p.name == out), None) if source in ops else None
+            )
             source_kind, source_axes = (port_spec.kind, port_spec.axes) if port_spec else (None, None)
         target_spec = next((p for p in ops[target].inputs if p.name == port), None) if target in ops else None
         if source_kind is None or target_spec is None:
@@ -75,7 +79,9 @@ def problems(doc: dict) -> list[str]:
             found.append(f"edge {edge}: {source_kind} into {target_spec.kind}")
         if source_axes and target_spec.axes and source_axes != target_spec.axes:
             found.append(f"edge {edge}: axes {source_axes} into {target_spec.axes}")
-        if (target, port) in fed or port in doc["nodes"][[n["id"] for n in doc["nodes"]].index(target)]["params"]:
+        if (target, port) in fed or port in doc["nodes"][[n["id"] for n in doc["nodes"]].index(target)][
+            "params"
+        ]:
             found.append(f"edge {edge}: the port is fed twice")
         fed[(target, port)] = edge
     for node_id, op in ops.items():

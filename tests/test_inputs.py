@@ -70,7 +70,7 @@ def test_axes_and_unreadable_files_are_refused(tmp_path):
     with pytest.raises(InputError, match="axes are zyx, input image expects yx"):
         parse([f"image={tmp_path / 'stack.tif'}"], DOC)
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
-    with pytest.raises(InputError, match="broken.tif"):
+    with pytest.raises(InputError, match=r"broken\.tif"):
         parse([f"image={tmp_path / 'broken.tif'}"], DOC)
 
 

@@ -41,7 +41,13 @@ def test_image_is_an_ome_tiff_with_its_provenance(tmp_path):
     assert found["workflow"] == DOC and found["workflow_sha256"] == provenance.workflow_hash(DOC)
     assert found["plugins"]["otsu-watershed"]["sha256"] == "a" * 64
     assert found["inputs"]["image"]["sha256"] == provenance.content_hash(np.zeros(3))
-    assert found["output"] == {"name": "labels", "node": "seg", "port": "result", "key": "k" * 64, "cached": True}
+    assert found["output"] == {
+        "name": "labels",
+        "node": "seg",
+        "port": "result",
+        "key": "k" * 64,
+        "cached": True,
+    }
     assert found["scopeflow"]
 
 
@@ -65,7 +71,12 @@ def test_png_on_request_carries_the_provenance_in_a_text_chunk(tmp_path):
 
 
 def test_table_is_csv_with_a_provenance_sidecar(tmp_path):
-    table = {"label": [1, 2], "area": [10, 12.5], "bbox": [[0, 0, 3, 4], [1, 1, 5, 5]], "note": ["=1+1", "ok"]}
+    table = {
+        "label": [1, 2],
+        "area": [10, 12.5],
+        "bbox": [[0, 0, 3, 4], [1, 1, 5, 5]],
+        "note": ["=1+1", "ok"],
+    }
     paths = write_result(table, tmp_path, "nuclei", meta())
     assert [p.name for p in paths] == ["nuclei.csv", "nuclei.provenance.json"]
     rows = list(csv.reader(io.StringIO(paths[0].read_text())))
