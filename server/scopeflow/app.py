@@ -17,15 +17,19 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from tornado.ioloop import IOLoop
 from tornado.web import StaticFileHandler
-from traitlets import Bool, Float, List, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default
 
 from . import __version__
+from .cache import Cache
 from .engine import Engine
 from .handlers import ASSETS, default_handlers
 from .manager import Manager
 from .registry import Registry
 from .router import Router
+from .runner import attach as attach_runner
+from .runs import RunStore
 from .transfer_handlers import install as transfer_handlers
+from .workflow_handlers import install as workflow_handlers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,6 +66,9 @@ class Hub(ExtensionApp):
         "set it when kernels run elsewhere, through a gateway."
     ).tag(config=True)
     plugin_start_timeout = Float(120, help="Seconds a plugin may take to become ready.").tag(config=True)
+    cache_bytes = Int(
+        2 * 1024**3, help="Size budget of the workflow result cache in bytes (least recently used out first)."
+    ).tag(config=True)
     allow_remote_access = Bool(
         False, help="Listen on a non-loopback address. Anyone who can reach it and has the token runs code."
     ).tag(config=True)
@@ -110,6 +117,9 @@ class Hub(ExtensionApp):
             kernel_name=self.kernel_name,
             start_timeout=self.plugin_start_timeout,
         )
+        self.runner = attach_runner(
+            self.manager, self.registry, Cache(data / "cache", self.cache_bytes), RunStore(data / "runs")
+        )
         IOLoop.current().add_callback(self._announce)
         self.settings.update(
             {
@@ -143,6 +153,7 @@ class Hub(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers)
         self.handlers.extend(transfer_handlers(self))
+        self.handlers.extend(workflow_handlers(self))
         self.handlers.append((ASSETS, StaticFileHandler, {"path": self.web_dir}))
 
     @property

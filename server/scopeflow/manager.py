@@ -115,6 +115,9 @@ class Manager:
         self._forwards: set[asyncio.Future[Any]] = set()  # log lines on their way to the app
         self.config_dir = config_dir
         self.engine: PluginStarter | None = None
+        # called with (plugin id, UI call name, args) for every UI call a client makes (e.g. the runner's
+        # progress of the node a plugin is running); a listener must not block or raise
+        self.ui_listeners: list[Callable[[str, str, list[Any]], None]] = []
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
         self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # client id → (its latest token, expiry)
         router.on_disconnect.append(self._client_gone)
@@ -244,6 +247,8 @@ class Manager:
         if not isinstance(query, str) or not query:
             raise ValueError("get_service needs a service id such as 'plugin-id:default'")
         client, local_id = split_query(query, self.workspace)
+        if client is None and local_id not in ("default", "built-in") and local_id in self.rpc._services:
+            client = self.peer_id  # the hub's own services (e.g. ``workflows``) come first
         if client is None:
             client = self._provider_of(local_id)
             if client is None:
@@ -307,6 +312,12 @@ class Manager:
     # -- UI calls ------------------------------------------------------------------------------------
     def _ui_call(self, name: str) -> Callable[..., Any]:
         async def ui_call(*args, context=None):  # untyped: imjoy-rpc reads the signature
+            caller = context["from"].split("/")[-1] if context else ""
+            for listener in self.ui_listeners:
+                try:
+                    listener(caller, name, list(args))
+                except Exception:
+                    log.exception("a listener of %s failed", name)
             app = self._provider_of(APP_SERVICE)
             if app is None:
                 self._plugin_log(
@@ -316,7 +327,6 @@ class Manager:
             service = await self.rpc.get_remote_service(f"{app}:{APP_SERVICE}")
             dispatch = service.get("dispatch")
             if callable(dispatch):  # the scopeflow app also wants to know which plugin calls
-                caller = context["from"].split("/")[-1] if context else ""
                 return await dispatch(caller, name, list(args))
             function = service.get(name)
             if not callable(function):

@@ -1,0 +1,277 @@
+"""The on-disk, content-addressed cache of node results, under ``<data dir>/cache/``.
+
+A node's key is the sha256 of its plugin's sha256, its op, its parameters and the content hashes of its
+inputs (:func:`node_key`). An entry is a directory ``objects/<key[:2]>/<key>/`` holding one file per output
+(arrays as ``.npy``, tables and values as JSON) and ``meta.json``, which records each output's kind, content
+hash and summary, so that a cached output is never hashed again. Entries are written in a temporary
+directory and renamed into place; a directory without a readable ``meta.json`` is a miss and is removed.
+The least recently used entries go first once the size budget is exceeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Cache", "CacheEntry", "Stored", "content_hash", "node_key", "summary"]
+
+DEFAULT_BUDGET = 2 * 1024**3
+HASH_IN_THREAD = 1 << 20  # bytes: arrays above this are hashed off the event loop
+_CHUNK = 1 << 24
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy arrays and scalars turned into JSON lists and numbers."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8."""
+    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def array_hash(array: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{array.dtype.str}|{list(array.shape)}|".encode())
+    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    for start in range(0, flat.size, _CHUNK):
+        digest.update(flat[start : start + _CHUNK].data)
+    return digest.hexdigest()
+
+
+async def content_hash(value: Any) -> str:
+    """sha256 of an array's dtype, shape and bytes, or of a table's or value's canonical JSON."""
+    if isinstance(value, np.ndarray):
+        if value.nbytes > HASH_IN_THREAD:
+            return await asyncio.to_thread(array_hash, value)
+        return array_hash(value)
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def node_key(plugin_sha256: str, op: str, params: dict[str, Any], input_hashes: list[list[str]]) -> str:
+    """A node's cache key: ``input_hashes`` is ``[[port, content hash], ...]`` in the op's input order."""
+    return hashlib.sha256(canonical([plugin_sha256, op, params, input_hashes])).hexdigest()
+
+
+def kind_of(value: Any, declared: str) -> str:
+    if isinstance(value, np.ndarray):
+        return "ndarray"
+    if declared == "table" and isinstance(value, dict | list):
+        return "table"
+    return "value"
+
+
+def summary(value: Any, kind: str) -> dict[str, Any]:
+    """What an output is, in a few words: shape and dtype, columns and rows, or the (small) value."""
+    if kind == "ndarray" and isinstance(value, np.ndarray):
+        return {"kind": "ndarray", "shape": list(value.shape), "dtype": str(value.dtype)}
+    if kind == "table":
+        if isinstance(value, dict):
+            columns = [str(c) for c in value]
+            first: Any = next(iter(value.values()), [])
+            rows = len(first) if hasattr(first, "__len__") else 1
+        else:
+            columns = []
+            for row in value:
+                columns += [str(c) for c in (row if isinstance(row, dict) else {}) if str(c) not in columns]
+            rows = len(value)
+        return {"kind": "table", "columns": columns, "rows": rows}
+    text = canonical(value)
+    if len(text) > 2000:
+        return {"kind": "value", "value": None, "bytes": len(text)}
+    return {"kind": "value", "value": plain(value)}
+
+
+@dataclass
+class Stored:
+    """One output of an entry: its kind, content hash and summary."""
+
+    kind: str
+    hash: str
+    summary: dict[str, Any]
+    file: str
+
+
+class CacheEntry:
+    """A cached node result: its outputs' metadata, and their values loaded on demand."""
+
+    def __init__(self, key: str, path: Path, outputs: dict[str, Stored]) -> None:
+        self.key = key
+        self.path = path
+        self.outputs = outputs
+
+    def load(self, port: str) -> Any:
+        """The output's value (arrays memory-mapped, read-only); :class:`KeyError`: no such port."""
+        stored = self.outputs[port]
+        file = self.path / stored.file
+        if stored.kind == "ndarray":
+            return np.load(file, mmap_mode="r", allow_pickle=False)
+        return json.loads(file.read_text(encoding="utf-8"))
+
+    def load_all(self) -> dict[str, Any]:
+        return {port: self.load(port) for port in self.outputs}
+
+
+class Cache:
+    """Node results by key, within a size budget (least recently used out first)."""
+
+    def __init__(self, root: Path, budget: int = DEFAULT_BUDGET) -> None:
+        self.root = Path(root)
+        self.objects = self.root / "objects"
+        self.tmp = self.root / "tmp"
+        self.budget = int(budget)
+        self._index: dict[str, tuple[int, float]] = {}  # key → (bytes, last use)
+        self._scan()
+
+    def _scan(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)  # writes a stopped hub never finished
+        self.objects.mkdir(parents=True, exist_ok=True)
+        for shard in self.objects.iterdir():
+            if not shard.is_dir():
+                continue
+            for entry in shard.iterdir():
+                meta = entry / "meta.json"
+                try:
+                    used = meta.stat().st_mtime
+                    size = sum(f.stat().st_size for f in entry.iterdir())
+                except OSError:
+                    shutil.rmtree(entry, ignore_errors=True)
+                    continue
+                self._index[entry.name] = (size, used)
+
+    @property
+    def size(self) -> int:
+        return sum(size for size, _ in self._index.values())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._index
+
+    def path(self, key: str) -> Path:
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise KeyError(f"not a cache key: {key!r}")
+        return self.objects / key[:2] / key
+
+    def get(self, key: str) -> CacheEntry | None:
+        """The entry, or None (a missing or unreadable entry is a miss; an unreadable one is removed)."""
+        try:
+            path = self.path(key)
+        except KeyError:
+            return None
+        try:
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+            outputs = {
+                port: Stored(item["kind"], item["hash"], item["summary"], item["file"])
+                for port, item in meta["outputs"].items()
+            }
+            if any(not (path / s.file).is_file() for s in outputs.values()):
+                raise ValueError("a file of the entry is missing")
+        except FileNotFoundError:
+            self._index.pop(key, None)
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            self.discard(key)
+            return None
+        now = time.time()
+        with contextlib.suppress(OSError):
+            os.utime(path / "meta.json", (now, now))
+        size = self._index.get(key, (0, 0.0))[0] or sum(f.stat().st_size for f in path.iterdir())
+        self._index[key] = (size, now)
+        return CacheEntry(key, path, outputs)
+
+    def discard(self, key: str) -> None:
+        self._index.pop(key, None)
+        with contextlib.suppress(KeyError):
+            shutil.rmtree(self.path(key), ignore_errors=True)
+
+    async def put(
+        self, key: str, outputs: dict[str, tuple[str, Any]], hashes: dict[str, str] | None = None
+    ) -> CacheEntry:
+        """Store ``{port: (declared kind, value)}`` under ``key`` (``hashes``: content hashes known)."""
+        final = self.path(key)
+        hashes = dict(hashes or {})
+        stored: dict[str, Stored] = {}
+        for i, (port, (declared, value)) in enumerate(outputs.items()):
+            kind = kind_of(value, declared)
+            digest = hashes.get(port) or await content_hash(value)
+            suffix = ".npy" if kind == "ndarray" else ".json"
+            stored[port] = Stored(kind, digest, summary(value, kind), f"{i}{suffix}")
+        values = {port: value for port, (_, value) in outputs.items()}
+        size = await asyncio.to_thread(self._write, key, final, stored, values)
+        self._index[key] = (size, time.time())
+        victims = self._victims(keep=key)
+        if victims:
+            await asyncio.to_thread(self._remove, victims)
+        return CacheEntry(key, final, stored)
+
+    def _write(self, key: str, final: Path, stored: dict[str, Stored], values: dict[str, Any]) -> int:
+        tmp = self.tmp / f"{key}.{secrets.token_hex(4)}"
+        tmp.mkdir(parents=True)
+        try:
+            for port, item in stored.items():
+                with open(tmp / item.file, "wb") as file:
+                    if item.kind == "ndarray":
+                        np.save(file, np.asarray(values[port]), allow_pickle=False)
+                    else:
+                        file.write(canonical(values[port]))
+            meta = {
+                "key": key,
+                "created": time.time(),
+                "outputs": {
+                    port: {"kind": s.kind, "hash": s.hash, "summary": s.summary, "file": s.file}
+                    for port, s in stored.items()
+                },
+            }
+            (tmp / "meta.json").write_bytes(json.dumps(meta, indent=1).encode())
+            size = sum(f.stat().st_size for f in tmp.iterdir())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(tmp, final)
+            except OSError:  # the same result is there already (keys are content addresses)
+                if not (final / "meta.json").is_file():
+                    shutil.rmtree(final, ignore_errors=True)
+                    os.rename(tmp, final)
+            return size
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def evict(self, keep: str | None = None) -> list[str]:
+        """Remove least recently used entries until the cache fits its budget; returns their keys."""
+        victims = self._victims(keep)
+        self._remove(victims)
+        return victims
+
+    def _victims(self, keep: str | None) -> list[str]:
+        """Take the least recently used entries out of the index until the rest fits the budget."""
+        victims = []
+        total = self.size
+        for key, (size, _) in sorted(self._index.items(), key=lambda item: item[1][1]):
+            if total <= self.budget:
+                break
+            if key != keep:  # the entry just written stays, even alone over the budget
+                self._index.pop(key, None)
+                total -= size
+                victims.append(key)
+        return victims
+
+    def _remove(self, keys: list[str]) -> None:
+        for key in keys:
+            shutil.rmtree(self.path(key), ignore_errors=True)

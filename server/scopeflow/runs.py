@@ -1,0 +1,92 @@
+"""Run records on disk: one JSON file per run under ``<data dir>/runs/``, so history survives a restart."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from .registry import _write_atomic
+
+__all__ = ["RunStore", "new_run_id"]
+
+RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{3}-[0-9a-f]{6}$")
+MAX_EVENTS = 2000  # per record; the newest are kept
+
+
+def new_run_id() -> str:
+    """Sortable by start time: ``YYYYMMDD-HHMMSS-mmm-xxxxxx`` (UTC)."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return f"{stamp}-{int(now * 1000) % 1000:03d}-{secrets.token_hex(3)}"
+
+
+def summary(record: dict[str, Any]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for node in (record.get("nodes") or {}).values():
+        counts[node.get("state", "?")] = counts.get(node.get("state", "?"), 0) + 1
+    keys = ("id", "title", "state", "started", "finished", "seconds")
+    return {key: record.get(key) for key in keys} | {"nodes": counts}
+
+
+class RunStore:
+    """Reads and writes run records; a record still ``running`` that no live run owns ended with the hub."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, run_id: str) -> Path:
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise KeyError(f"no run {run_id!r}")
+        return self.root / f"{run_id}.json"
+
+    def save(self, record: dict[str, Any]) -> None:
+        events = record.get("events") or []
+        if len(events) > MAX_EVENTS:
+            record = record | {"events": events[-MAX_EVENTS:]}
+        _write_atomic(self.path(record["id"]), json.dumps(record, default=str).encode("utf-8"))
+
+    def load(self, run_id: str, live: bool = False) -> dict[str, Any]:
+        """The record (:class:`KeyError` if there is none); ``live``: a run of this hub owns it."""
+        try:
+            record: dict[str, Any] = json.loads(self.path(run_id).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise KeyError(f"no run {run_id!r}") from None
+        except (OSError, ValueError) as exc:
+            raise KeyError(f"run {run_id!r} cannot be read: {exc}") from None
+        if record.get("state") == "running" and not live:
+            record = self.orphaned(record)
+        return record
+
+    def orphaned(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A run the hub stopped during: unfinished nodes and the run become ``cancelled``."""
+        for node in (record.get("nodes") or {}).values():
+            if node.get("state") in ("queued", "running"):
+                node["state"] = "cancelled"
+                node["error"] = "the hub stopped during the run"
+        record["state"] = "cancelled"
+        record["error"] = "the hub stopped during the run"
+        record["finished"] = record.get("finished") or record.get("started")
+        with contextlib.suppress(OSError):
+            self.save(record)
+        return record
+
+    def ids(self) -> list[str]:
+        """Run ids, newest first."""
+        return sorted((p.stem for p in self.root.glob("*.json") if RUN_ID.match(p.stem)), reverse=True)
+
+    def latest(self, limit: int, live: set[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for run_id in self.ids():
+            if len(found) >= limit:
+                break
+            try:
+                found.append(summary(self.load(run_id, live=run_id in live)))
+            except KeyError:
+                continue
+        return found

@@ -1,0 +1,106 @@
+"""The on-disk result cache: keys, round trips, LRU eviction, atomic writes, corrupt entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scopeflow.cache import Cache, array_hash, content_hash, node_key
+
+
+async def test_content_hashes_and_keys() -> None:
+    a = np.arange(12, dtype="uint16").reshape(3, 4)
+    assert await content_hash(a) == await content_hash(a.copy())
+    assert await content_hash(a) != await content_hash(a.astype("int16"))  # same bytes count, other dtype
+    assert await content_hash(a) != await content_hash(a.reshape(4, 3))
+    assert await content_hash(np.asfortranarray(a)) == await content_hash(a)
+    big = np.random.default_rng(0).random((800, 800))  # hashed in a thread
+    assert await content_hash(big) == array_hash(big)
+    assert await content_hash({"b": 1, "a": [1, 2]}) == await content_hash({"a": [1, 2], "b": 1})
+    key = node_key("s" * 64, "blur", {"sigma": 1.5}, [["image", "h1"]])
+    assert len(key) == 64
+    assert key == node_key("s" * 64, "blur", {"sigma": 1.5}, [["image", "h1"]])
+    assert key != node_key("s" * 64, "blur", {"sigma": 2}, [["image", "h1"]])
+    assert key != node_key("t" * 64, "blur", {"sigma": 1.5}, [["image", "h1"]])
+    assert key != node_key("s" * 64, "blur", {"sigma": 1.5}, [["image", "h2"]])
+
+
+async def test_round_trip_of_arrays_tables_values(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    image = np.random.default_rng(1).integers(0, 4000, (64, 48), dtype="uint16")
+    table = {"label": [1, 2], "area": [10.5, 3.0]}
+    key = "a" * 64
+    entry = await cache.put(key, {"image": ("ndarray", image), "table": ("table", table), "n": ("value", 7)})
+    assert entry.outputs["image"].summary == {"kind": "ndarray", "shape": [64, 48], "dtype": "uint16"}
+    assert entry.outputs["table"].summary == {"kind": "table", "columns": ["label", "area"], "rows": 2}
+    assert entry.outputs["n"].summary == {"kind": "value", "value": 7}
+    again = Cache(tmp_path / "cache").get(key)  # a new instance reads what is on disk
+    assert again is not None
+    assert np.array_equal(again.load("image"), image) and again.load("image").dtype == np.uint16
+    assert again.load("table") == table and again.load("n") == 7
+    assert again.outputs["image"].hash == await content_hash(image)  # stored, not recomputed
+    assert cache.get("b" * 64) is None and cache.get("not a key") is None
+
+
+async def test_least_recently_used_entries_go_first(tmp_path: Path) -> None:
+    one_mb = np.zeros(1 << 20, dtype="uint8")
+    cache = Cache(tmp_path / "cache", budget=int(3.5 * (1 << 20)))
+    keys = [c * 64 for c in "abcd"]
+    for key in keys[:3]:
+        await cache.put(key, {"x": ("ndarray", one_mb)})
+        time.sleep(0.01)
+    assert cache.get(keys[0]) is not None  # a is now the most recently used
+    time.sleep(0.01)
+    await cache.put(keys[3], {"x": ("ndarray", one_mb)})
+    assert keys[1] not in cache and not cache.path(keys[1]).exists()  # b was the least recently used
+    assert all(k in cache for k in (keys[0], keys[2], keys[3]))
+    assert cache.size <= cache.budget
+    reopened = Cache(tmp_path / "cache", budget=int(1.5 * (1 << 20)))  # last use survives a restart
+    assert reopened.evict() == [keys[2], keys[0]]
+    assert keys[3] in reopened
+
+
+async def test_writes_are_atomic_and_leftovers_cleared(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = "c" * 64
+    leftover = cache.tmp / f"{key}.dead"  # a write a stopped hub never finished
+    leftover.mkdir(parents=True)
+    (leftover / "0.npy").write_bytes(b"half")
+    cache = Cache(tmp_path / "cache")
+    assert not leftover.exists() and cache.get(key) is None
+    entry = await cache.put(key, {"x": ("value", [1, 2])})
+    assert sorted(p.name for p in entry.path.iterdir()) == ["0.json", "meta.json"]
+    assert list(cache.tmp.iterdir()) == []
+    await cache.put(key, {"x": ("value", [1, 2])})  # the same key again keeps one entry
+    assert cache.get(key) is not None and cache.get(key).load("x") == [1, 2]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("damage", ["meta", "missing file", "truncated array"])
+async def test_a_corrupt_entry_is_a_miss_not_a_crash(tmp_path: Path, damage: str) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = "d" * 64
+    entry = await cache.put(key, {"x": ("ndarray", np.ones((100, 100)))})
+    if damage == "meta":
+        (entry.path / "meta.json").write_text("{not json")
+        assert cache.get(key) is None
+        assert not entry.path.exists()
+    elif damage == "missing file":
+        os.unlink(entry.path / "0.npy")
+        assert cache.get(key) is None
+    else:
+        with open(entry.path / "0.npy", "r+b") as file:
+            file.truncate(200)
+        found = cache.get(key)
+        assert found is not None  # its metadata is fine; reading the array fails cleanly
+        with pytest.raises(ValueError):
+            found.load("x")
+    meta = json.dumps({"outputs": {"x": {"kind": "value"}}})  # a wrong shape of metadata
+    path = cache.path("e" * 64)
+    path.mkdir(parents=True)
+    (path / "meta.json").write_text(meta)
+    assert cache.get("e" * 64) is None
