@@ -29,7 +29,7 @@ def test_lines_when_not_a_terminal():
     ):
         bar.event(event)
     bar.close()
-    assert stream.getvalue().splitlines() == ["a: running", "a: done (1.25 s)", "b: cached (0.00 s)"]
+    assert stream.getvalue().splitlines() == ["a: running", "a: done (0.00 s)", "b: cached"]
     assert "\r" not in stream.getvalue()
 
 

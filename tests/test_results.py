@@ -90,7 +90,9 @@ def test_rows_and_values(tmp_path):
     rows = [{"id": "a", "n": 1}, {"id": "b", "extra": True}]
     assert as_table(rows) == (["id", "n", "extra"], [["a", 1, None], ["b", None, True]])
     assert table_to_csv(*as_table(rows)) == "id,n,extra\na,1,\nb,,true\n"
-    assert as_table({"a": [1], "b": [1, 2]}) is None  # unequal columns are not a table
+    assert as_table({"a": [1], "b": [1, 2]}) is None
+    paths = write_result({"a": [1], "b": [2]}, tmp_path, "ordered", meta(), columns=["b", "a"])
+    assert paths[0].read_text() == "b,a\n2,1\n"  # unequal columns are not a table
     paths = write_result({"count": 3, "warnings": []}, tmp_path, "stats", meta())
     assert paths[0].name == "stats.json"
     assert json.loads(paths[0].read_text()) == {"count": 3, "warnings": []}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -190,8 +191,15 @@ class Runner:
                 continue
             value = await self.service.run_output(record["id"], name)
             meta = provenance.record(self.doc, record, input_record, name)
+            columns = (spec.get("summary") or {}).get("columns")
             files += write_result(
-                value, directory, name, meta, self.axes.get(name), image_format=self.options.image_format
+                value,
+                directory,
+                name,
+                meta,
+                self.axes.get(name),
+                image_format=self.options.image_format,
+                columns=columns if isinstance(columns, list) else None,
             )
         record.pop("events", None)
         run_file = directory / "run.json"
@@ -347,6 +355,8 @@ def main(options: Options) -> int:
     """Run ``scopeflow run``; returns the exit code (0 ok, 1 a run or an item failed, 2 refused)."""
     from .launcher import LocalHub
 
+    # a damaged file is reported once, as that item's failure; not also as the reader's log warnings
+    logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         doc = load_workflow(options.workflow)
         parsed = inputs.parse(options.inputs, doc)

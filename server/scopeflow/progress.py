@@ -25,6 +25,7 @@ class Progress:
         self.states: dict[str, str] = {}
         self.progress: dict[str, float | None] = {}
         self.started = time.monotonic()
+        self.began: dict[str, float] = {}  # when each node was first seen running
         self._drawn = False
 
     def event(self, event: dict[str, Any]) -> None:
@@ -35,6 +36,8 @@ class Progress:
         if node not in self.nodes:
             self.nodes.append(node)
         changed = self.states.get(node) != state
+        if state == "running":
+            self.began.setdefault(node, time.monotonic())
         self.states[node] = state
         self.progress[node] = event.get("progress")
         if self.tty:
@@ -44,8 +47,8 @@ class Progress:
 
     def _describe(self, node: str, state: str, event: dict[str, Any]) -> str:
         text = f"{self.prefix}{node}: {state}"
-        if state in ("done", "cached") and event.get("seconds") is not None:
-            text += f" ({float(event['seconds']):.2f} s)"
+        if state == "done" and node in self.began:  # the node's own time, not its wait for its inputs
+            text += f" ({time.monotonic() - self.began[node]:.2f} s)"
         if state == "error" and event.get("error"):
             text += f": {str(event['error']).strip().splitlines()[-1]}"
         return text

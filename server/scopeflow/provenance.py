@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .cache import array_hash, canonical
 
 FORMAT = "scopeflow.provenance"
 
@@ -27,17 +28,17 @@ def canonical_json(value: Any) -> str:
 
 
 def content_hash(value: Any) -> str:
-    """sha256 of an array's dtype, shape and bytes; of a table's or value's canonical JSON."""
-    digest = hashlib.sha256()
+    """sha256 of an array's dtype, shape and bytes; of a table's or value's canonical JSON.
+
+    The same hash the runner gives the value (:mod:`scopeflow.cache`), so a recorded input hash is the one
+    its nodes' cache keys were made of; arrays are hashed in little-endian order, as they travel.
+    """
     if isinstance(value, np.ndarray):
         array = np.ascontiguousarray(value)
         if array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("<"))
-        digest.update(f"ndarray {array.dtype.str} {list(array.shape)}\n".encode())
-        digest.update(array.tobytes())
-    else:
-        digest.update(canonical_json(value).encode())
-    return digest.hexdigest()
+        return array_hash(array)
+    return hashlib.sha256(canonical(value)).hexdigest()
 
 
 def file_hash(data: bytes) -> str:

@@ -99,11 +99,13 @@ def write_result(
     provenance: dict[str, Any],
     axes: str | None = None,
     image_format: str = "tiff",
+    columns: list[str] | None = None,
 ) -> list[Path]:
     """Write one output named ``name`` into ``directory``; returns the files written.
 
     Arrays become ``NAME.tif`` (or ``NAME.png``: 2D, or 2D with 1/3/4 channels; otherwise TIFF), tables
     ``NAME.csv`` and anything else ``NAME.json``; the last two with ``NAME.provenance.json`` beside them.
+    ``columns``: the table's column order, when the value lost it (the cache keeps tables as sorted JSON).
     """
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
@@ -115,6 +117,9 @@ def write_result(
         return [path]
     table = as_table(value)
     if table is not None:
+        if columns and sorted(columns) == sorted(table[0]):
+            where = [table[0].index(c) for c in columns]
+            table = columns, [[row[i] for i in where] for row in table[1]]
         path = directory / f"{name}.csv"
         _write_text(path, table_to_csv(*table))
     else:
