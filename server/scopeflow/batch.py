@@ -48,6 +48,7 @@ class Options:
     hub: str | None = None
     token: str | None = None
     image_format: str = "tiff"
+    cache: bool = True
     err: TextIO = field(default_factory=lambda: sys.stderr)
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
@@ -160,6 +161,13 @@ def _run_error(record: dict[str, Any]) -> str:
     return f"the run ended {record.get('state')}"
 
 
+async def _tick(bar: Progress) -> None:
+    """Redraw the bar twice a second, so that its clock runs while a node does."""
+    while True:
+        await asyncio.sleep(0.5)
+        bar.draw()
+
+
 class Runner:
     """One connection to a hub's workflows service, running one document for many inputs."""
 
@@ -171,11 +179,17 @@ class Runner:
         node_ids = [str(n.get("id")) for n in self.doc.get("nodes") or [] if isinstance(n, dict)]
         bar = Progress(node_ids, stream=self.options.err, prefix=prefix)
         started = time.monotonic()
+        ticker = asyncio.ensure_future(_tick(bar)) if bar.tty else None
         try:
             record = await self.service.run(
-                self.doc, {name: g.value for name, g in given.items()}, None, bar.event
+                self.doc,
+                {name: g.value for name, g in given.items()},
+                None if self.options.cache else {"cache": False},
+                bar.event,
             )
         finally:
+            if ticker is not None:
+                ticker.cancel()
             bar.close()
         record = dict(record)
         input_record = {name: g.provenance for name, g in given.items()}

@@ -91,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
         help="the started hub's data dir, where the cache lives (default as for serve)",
     )
     run.add_argument("--strict", action="store_true", help="refuse to run when a pinned plugin changed")
+    run.add_argument(
+        "--no-cache", action="store_true", help="compute every node again (results still go to the cache)"
+    )
     run.add_argument("--format", default="tiff", choices=["tiff", "png"], help="image files (default tiff)")
     run.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
     run.add_argument("--token", default=None, help="the --hub's token (default: $SCOPEFLOW_TOKEN)")
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             hub=args.hub,
             token=args.token,
             image_format=args.format,
+            cache=not args.no_cache,
         )
         sys.exit(run_workflow(options))
     else:  # pragma: no cover - argparse rejects unknown commands
