@@ -1,4 +1,4 @@
-"""The ``scopeflow`` command: ``scopeflow serve`` starts the hub."""
+"""The ``scopeflow`` command: ``scopeflow serve`` starts the hub, ``scopeflow run`` runs a workflow."""
 
 from __future__ import annotations
 
@@ -70,6 +70,33 @@ def parser() -> argparse.ArgumentParser:
         "--hub-url", default=None, help="URL kernels use to reach the hub (for gateway kernels)"
     )
     serve.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARN", "ERROR"])
+    run = commands.add_parser(
+        "run",
+        help="run a workflow headless (once, or over a folder of files)",
+        description="Run a workflow on a hub (started for the run unless --hub is given) and write its "
+        "outputs with their provenance. Exit code: 0 done, 1 a run or a batch item failed, 2 refused.",
+    )
+    run.add_argument("workflow", metavar="WORKFLOW", help="a workflow JSON file or a gallery name")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an image file, 'folder/*.tif' (a batch: one run per file), sample:ID, or JSON (repeatable)",
+    )
+    run.add_argument("--output", required=True, metavar="DIR", help="folder for the results")
+    run.add_argument(
+        "--data-dir",
+        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
+        help="the started hub's data dir, where the cache lives (default as for serve)",
+    )
+    run.add_argument("--strict", action="store_true", help="refuse to run when a pinned plugin changed")
+    run.add_argument(
+        "--no-cache", action="store_true", help="compute every node again (results still go to the cache)"
+    )
+    run.add_argument("--format", default="tiff", choices=["tiff", "png"], help="image files (default tiff)")
+    run.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
+    run.add_argument("--token", default=None, help="the --hub's token (default: $SCOPEFLOW_TOKEN)")
     return root
 
 
@@ -82,6 +109,24 @@ def main(argv: list[str] | None = None) -> None:
         # jupyter's runtime files (kernel connection files, cookie secret) live with the rest of the state
         os.environ.setdefault("JUPYTER_RUNTIME_DIR", os.path.join(os.path.abspath(args.data_dir), "runtime"))
         Hub.launch_instance(argv=serve_argv(args))
+    elif args.command == "run":
+        from pathlib import Path
+
+        from .batch import Options
+        from .batch import main as run_workflow
+
+        options = Options(
+            workflow=args.workflow,
+            inputs=args.input,
+            output=Path(args.output),
+            data_dir=args.data_dir,
+            strict=args.strict,
+            hub=args.hub,
+            token=args.token,
+            image_format=args.format,
+            cache=not args.no_cache,
+        )
+        sys.exit(run_workflow(options))
     else:  # pragma: no cover - argparse rejects unknown commands
         sys.exit(2)
 

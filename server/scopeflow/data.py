@@ -20,6 +20,7 @@ __all__ = [
     "list_samples",
     "load_sample",
     "read_image",
+    "read_provenance",
     "write_image",
 ]
 
@@ -293,6 +294,80 @@ def _png_with_text(png: bytes, key: str, text: str) -> bytes:
     chunk += struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
     end_of_ihdr = 8 + 8 + 13 + 4
     return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+
+
+def read_provenance(path: str | Path) -> dict[str, Any] | None:
+    """The provenance record a written result carries (see :mod:`scopeflow.provenance`), or None.
+
+    TIFF: the JSON in the image description (the OME ``Description``, or the shaped description's);
+    PNG: the ``scopeflow`` text chunk; any other file (CSV, JSON): its sidecar ``<stem>.provenance.json``.
+    """
+    path = Path(path)
+    if path.name.endswith(".provenance.json"):
+        return _json_object(path.read_text(encoding="utf-8"))
+    with path.open("rb") as file:
+        head = file.read(8)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _tiff_provenance(path)
+    if head == b"\x89PNG\r\n\x1a\n":
+        return _png_provenance(path.read_bytes())
+    sidecar = path.with_name(path.name.rsplit(".", 1)[0] + ".provenance.json")
+    return _json_object(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _tiff_provenance(path: Path) -> dict[str, Any] | None:
+    from xml.etree import ElementTree
+
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        description = tif.pages.first.description if tif.pages else ""
+        ome = tif.ome_metadata
+    if ome:
+        for element in ElementTree.fromstring(ome).iter():
+            if element.tag.endswith("}Description") or element.tag == "Description":
+                found = _json_object(element.text)
+                if found is not None:
+                    return found
+        return None
+    shaped = _json_object(description)
+    if shaped is not None and isinstance(shaped.get("Description"), str):
+        return _json_object(shaped["Description"])
+    return None
+
+
+def _png_provenance(data: bytes) -> dict[str, Any] | None:
+    """The ``scopeflow`` iTXt/tEXt chunk of a PNG."""
+    import struct
+    import zlib
+
+    position = 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        position += 12 + length
+        if kind == b"IEND":
+            break
+        if kind not in (b"iTXt", b"tEXt"):
+            continue
+        key, _, rest = body.partition(b"\x00")
+        if key != b"scopeflow":
+            continue
+        if kind == b"tEXt":
+            return _json_object(rest.decode("latin-1"))
+        compressed, rest = rest[0], rest[2:]  # compression flag and method
+        _language, _, rest = rest.partition(b"\x00")
+        _translated, _, text = rest.partition(b"\x00")
+        return _json_object((zlib.decompress(text) if compressed else text).decode("utf-8"))
+    return None
 
 
 def array_from_raw(data: bytes | memoryview, shape: list[int], dtype: str) -> np.ndarray:
