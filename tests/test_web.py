@@ -6,11 +6,8 @@ Screenshots go to artifacts/web-*.png. Every request the page makes is recorded:
 from __future__ import annotations
 
 import asyncio
-import functools
-import http.server
 import json
 import shutil
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -208,17 +205,6 @@ def double(x: float = 1.0) -> float:
     """Return 2x."""
     return 2 * x
 '''
-
-
-@pytest.fixture
-def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A plain HTTP server on 127.0.0.1 serving tmp_path, like a colleague's web space."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
-    server.shutdown()
 
 
 async def test_a_plugin_shared_by_url_installs_only_after_trust(

@@ -22,6 +22,14 @@ from scopeflow import data
 
 TESTS = Path(__file__).parent
 DONE = re.compile("^(done|cached)$")
+
+
+class _AnyPosition:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and set(other) == {"x", "y"}
+
+
+ANY_POSITION = _AnyPosition()
 pytestmark = [needs_chromium]
 
 
@@ -148,7 +156,7 @@ async def test_undo_redo_copy_paste_and_delete(editor: Recorded):
     await expect(nodes).to_have_count(2)
     sigma = page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma")
     await sigma.fill("4.5")
-    await page.get_by_test_id("wf-canvas").click(position={"x": 700, "y": 500})  # the empty pane: focus
+    await page.get_by_test_id("wf-canvas").click(position={"x": 420, "y": 520})  # the empty pane: focus
     await page.keyboard.press("Control+z")  # the sigma typed
     await expect(sigma).to_have_value("2")
     await page.keyboard.press("Control+z")  # the edge
@@ -298,4 +306,128 @@ async def test_a_failing_node_shows_its_traceback(editor: Recorded):
     await expect(trace).to_contain_text("Traceback")
     await expect(page.get_by_test_id("wf-run-state")).to_have_attribute("data-state", "error")
     await shot(page, "workflow-error")
+    editor.assert_offline()
+
+
+async def test_an_example_from_the_gallery_opens_and_runs(editor: Recorded):
+    page = editor.page
+    await page.get_by_test_id("wf-empty-gallery").click()
+    library = page.get_by_test_id("wf-library")
+    example = library.get_by_test_id("wf-gallery-smooth-threshold-measure")
+    await expect(example).to_contain_text("Smooth, threshold, measure")
+    await shot(page, "workflow-gallery")
+    await example.get_by_test_id("wf-gallery-open").click()
+    await expect(library).to_be_hidden()
+    await expect(page.get_by_test_id("wf-title")).to_have_value("Smooth, threshold, measure")
+    await expect(page.get_by_test_id("wf-empty")).to_have_count(0)
+    await expect(page.get_by_test_id("wf-pins")).to_have_count(0)  # made with the plugins this hub has
+    await page.get_by_test_id("wf-run").click()
+    measure = page.get_by_test_id("wf-node-measure")
+    await expect(measure).to_have_attribute("data-state", DONE, timeout=180_000)
+    for node in ("smooth", "segment"):
+        await expect(page.get_by_test_id(f"wf-node-{node}")).to_have_attribute("data-state", DONE)
+    await shot(page, "workflow-example")
+    # the segmentation opens as labels, the measurements as a table
+    await page.get_by_test_id("wf-node-segment").locator(".sf-wf-head").click()
+    await page.wait_for_function("window.__scopeflow.state().images.some(i => i.kind === 'labels')")
+    await page.get_by_test_id("tab-workflow").click()
+    await measure.locator(".sf-wf-head").click()
+    await expect(page.get_by_test_id("table-view")).to_be_visible(timeout=30_000)
+    assert await page.get_by_test_id("table-view").locator("tbody tr").count() > 10
+    editor.assert_offline()
+
+
+async def test_progress_shows_and_a_run_can_be_cancelled(editor: Recorded):
+    page = editor.page
+    await drop(page, "wf-add-image-input", 30, 140)
+    await drop(page, "wf-palette-wf-ops-progress", 290, 120)
+    await wire(page, "wf-out-input-image", "wf-in-progress-image")
+    node = page.get_by_test_id("wf-node-progress")
+    await node.get_by_test_id("wf-param-steps").fill("40")
+    await node.get_by_test_id("wf-param-delay").fill("0.5")
+    await page.get_by_test_id("wf-run").click()
+    await expect(node).to_have_attribute("data-state", "running", timeout=60_000)
+    # the plugin's showProgress reaches the node as events (the run record has no progress)
+    await page.wait_for_function(
+        """() => { const n = window.__scopeflowWorkflow.state().nodeRuns.progress;
+                   return n && n.progress > 0 && n.progress < 1 }""",
+        timeout=60_000,
+    )
+    await expect(node.get_by_test_id("wf-progress-bar")).to_be_visible()
+    await shot(page, "workflow-running")
+    await page.get_by_test_id("wf-cancel").click()
+    await expect(node).to_have_attribute("data-state", "cancelled", timeout=30_000)
+    await expect(page.get_by_test_id("wf-run-state")).to_have_attribute("data-state", "cancelled")
+    editor.assert_offline()
+
+
+async def test_run_to_the_selected_node_runs_only_what_it_needs(editor: Recorded):
+    page = editor.page
+    await drop(page, "wf-add-image-input", 30, 140)
+    await drop(page, "wf-palette-gaussian-blur", 290, 40)
+    await drop(page, "wf-palette-wf-ops-boom", 290, 300)
+    await wire(page, "wf-out-input-image", "wf-in-blur-image")
+    await wire(page, "wf-out-input-image", "wf-in-boom-image")
+    await page.get_by_test_id("wf-canvas").click(position={"x": 420, "y": 520})  # the empty pane
+    await expect(page.get_by_test_id("wf-run-until")).to_be_disabled()  # nothing selected
+    await page.get_by_test_id("wf-node-blur").locator(".sf-wf-head").click()
+    await page.get_by_test_id("wf-run-until").click()
+    await expect(page.get_by_test_id("wf-run-state")).to_have_attribute("data-state", "done", timeout=120_000)
+    await expect(page.get_by_test_id("wf-node-blur")).to_have_attribute("data-state", DONE)
+    await expect(page.get_by_test_id("wf-node-boom")).to_have_attribute("data-state", "")  # never ran
+    editor.assert_offline()
+
+
+async def test_a_workflow_link_is_fetched_after_asking_and_its_pins_are_checked(
+    browser: Browser, wf_hub: HubProcess, file_server: tuple[str, Path]
+):
+    base, folder = file_server
+    doc = json.loads((ROOT / "plugins" / "workflows" / "smooth-threshold-measure.json").read_text())
+    doc["title"] = "From a colleague"
+    doc["plugins"]["gaussian"]["sha256"] = "0" * 64  # made with another gaussian
+    (folder / "colleague.json").write_text(json.dumps(doc))
+    context, app = await open_app(browser, wf_hub, f"/?workflow={base}/colleague.json")
+    page = app.page
+    dialog = page.get_by_test_id("dialog")
+    await expect(dialog).to_contain_text("your own network")  # a loopback address: fetched only on request
+    await dialog.get_by_test_id("dialog-ok").click()
+    await expect(page.get_by_test_id("wf-title")).to_have_value("From a colleague", timeout=30_000)
+    assert "workflow=" not in page.url
+    pins = page.get_by_test_id("wf-pins")
+    await expect(pins.get_by_test_id("wf-pin-gaussian")).to_have_attribute("data-state", "changed")
+    await expect(pins.get_by_test_id("wf-pin-gaussian")).to_contain_text("gaussian changed")
+    await shot(page, "workflow-pins")
+    # "use pinned version": this hub never had that file, and says so
+    await pins.get_by_test_id("wf-pin-gaussian").get_by_test_id("wf-pin-use").click()
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text("neither kept on this hub")
+    await pins.get_by_test_id("wf-pin-update").click()
+    await expect(pins).to_have_count(0)
+    installed = next(p for p in wf_hub.json("/api/plugins")["plugins"] if p["id"] == "gaussian")
+    saved = await page.evaluate("window.__scopeflowWorkflow.doc()")
+    assert saved["plugins"]["gaussian"]["sha256"] == installed["sha256"]
+    app.assert_offline()
+    await context.close()
+
+
+async def test_export_and_import_as_a_file(editor: Recorded, tmp_path: Path):
+    page = editor.page
+    await build_blur(page)
+    await page.get_by_test_id("wf-title").fill("To a file")
+    async with page.expect_download() as download_info:
+        await page.get_by_test_id("wf-export").click()
+    download = await download_info.value
+    assert download.suggested_filename == "to-a-file.json"
+    exported = json.loads(Path(await download.path()).read_text())
+    assert exported == await page.evaluate("window.__scopeflowWorkflow.doc()")
+    assert exported["format"] == "scopeflow.workflow" and exported["version"] == 1
+    assert exported["outputs"] == [{"name": "result", "from": ["blur", "result"], "position": ANY_POSITION}]
+    await page.get_by_test_id("wf-new").click()
+    await expect(page.get_by_test_id("wf-empty")).to_be_visible()
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "something else"}')
+    await page.get_by_test_id("wf-import-input").set_input_files(str(broken))
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text("broken.json could not be imported")
+    await page.get_by_test_id("wf-import-input").set_input_files(str(await download.path()))
+    await expect(page.get_by_test_id("wf-title")).to_have_value("To a file")
+    assert await page.evaluate("window.__scopeflowWorkflow.doc()") == exported
     editor.assert_offline()

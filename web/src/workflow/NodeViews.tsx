@@ -148,7 +148,7 @@ export function OpNodeView({ id, data, selected }: NodeProps<OpNode>) {
         {plugin.name !== (data.label || op.title || op.name) && <span className="sf-muted sf-small">{plugin.name}</span>}
         <RunBadge run={run} />
       </div>
-      {run?.state === "running" && <progress className="sf-wf-progress" value={run.progress ?? undefined} max={1} data-testid="wf-node-progress" />}
+      {run?.state === "running" && <progress className="sf-wf-progress" value={run.progress ?? undefined} max={1} data-testid="wf-progress-bar" />}
       <div className="sf-wf-body">
         {op.inputs.map((port) => (
           <div key={port.name} className={`sf-wf-port sf-wf-in${port.kind === "value" ? " sf-wf-param" : ""}`}>
@@ -187,7 +187,7 @@ function NameField({ id, name, taken }: { id: string; name: string; taken: strin
   const bad = !NAME_PATTERN.test(name) ? "letters, digits, _ and -" : taken.includes(name) ? "name in use" : "";
   return (
     <>
-      <input className={`nodrag sf-wf-name${bad ? " sf-wf-bad" : ""}`} value={name} onChange={(e) => patchNode(id, { name: e.target.value }, "name")} aria-label="name" data-testid="wf-io-name" />
+      <input type="text" className={`nodrag sf-wf-name${bad ? " sf-wf-bad" : ""}`} value={name} onChange={(e) => patchNode(id, { name: e.target.value }, "name")} aria-label="name" data-testid="wf-io-name" />
       {bad && <span className="sf-wf-problem">{bad}</span>}
     </>
   );
@@ -232,6 +232,7 @@ export function InputNodeView({ id, data, selected }: NodeProps<InputNode>) {
         {data.kind === "value" && (
           <div className="sf-wf-row">
             <input
+              type="text"
               className="nodrag"
               defaultValue={data.value === undefined ? "" : JSON.stringify(data.value)}
               onChange={(e) => {

@@ -29,6 +29,7 @@ import {
   redo,
   removeSelected,
   undo,
+  untangle,
   useEditor,
 } from "./editor";
 import type { FlowNode } from "./graph";
@@ -60,6 +61,7 @@ async function openLinked(): Promise<void> {
     if ("fragment" in link) {
       const doc = await decodeDoc(link.fragment);
       loadDoc(doc);
+      forgetLink();
       notify(`Opened the shared workflow "${doc.title}"`);
       await checkPins(doc);
     } else {
@@ -70,6 +72,7 @@ async function openLinked(): Promise<void> {
       }
       const doc = await fetchLinked(link.url, !local);
       loadDoc(doc);
+      forgetLink();
       notify(`Opened the workflow "${doc.title}" from ${link.url}`);
       await checkPins(doc);
     }
@@ -250,7 +253,11 @@ function Canvas() {
   }, [plugins.length]);
   useEffect(() => {
     if (!loaded) return;
-    const timer = window.setTimeout(() => void flow.fitView({ padding: 0.2, maxZoom: 1 }), 80);
+    // once the nodes have their sizes: nothing may hide another, then all in view
+    const timer = window.setTimeout(() => {
+      untangle();
+      window.setTimeout(() => void flow.fitView({ padding: 0.15, maxZoom: 1 }), 30);
+    }, 120);
     return () => window.clearTimeout(timer);
   }, [loaded, flow]);
   useEffect(() => {

@@ -272,6 +272,38 @@ export function loadDoc(doc: WorkflowDoc, saved: EditorState["saved"] = null) {
   set({ ...graph, title: doc.title, description: doc.description ?? "", pins: { ...doc.plugins }, saved, past: [], future: [], run: null, nodeRuns: {}, notice: null, lastEdit: "", pinProblems: [] });
 }
 
+/**
+ * Move nodes down until none covers another (documents written by hand or by other tools place nodes
+ * without knowing their size here). Returns whether anything moved; not an undo step.
+ */
+export function untangle(): boolean {
+  const margin = 14;
+  const placed: { x: number; y: number; w: number; h: number }[] = [];
+  let moved = false;
+  const nodes = [...get().nodes].sort((a, b) => a.position.y - b.position.y || a.position.x - b.position.x);
+  const positions = new Map<string, { x: number; y: number }>();
+  for (const n of nodes) {
+    const w = n.measured?.width ?? 0;
+    const h = n.measured?.height ?? 0;
+    const box = { x: n.position.x, y: n.position.y, w, h };
+    for (let again = true; again; ) {
+      again = false;
+      for (const p of placed) {
+        const across = box.x < p.x + p.w + margin && p.x < box.x + box.w + margin;
+        const down = box.y < p.y + p.h + margin && p.y < box.y + box.h + margin;
+        if (across && down) {
+          box.y = p.y + p.h + margin;
+          again = moved = true;
+        }
+      }
+    }
+    placed.push(box);
+    positions.set(n.id, { x: box.x, y: box.y });
+  }
+  if (moved) set((s) => ({ nodes: s.nodes.map((n) => ({ ...n, position: positions.get(n.id) ?? n.position })) }));
+  return moved;
+}
+
 export function clearGraph() {
   commit();
   set({ nodes: [], edges: [], nodeRuns: {}, run: null, saved: null, title: "Untitled workflow", description: "", pins: {} });
