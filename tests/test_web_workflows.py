@@ -6,6 +6,7 @@ Workflows are built with the mouse (drag from the palette, connect handles), run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -430,4 +431,102 @@ async def test_export_and_import_as_a_file(editor: Recorded, tmp_path: Path):
     await page.get_by_test_id("wf-import-input").set_input_files(str(await download.path()))
     await expect(page.get_by_test_id("wf-title")).to_have_value("To a file")
     assert await page.evaluate("window.__scopeflowWorkflow.doc()") == exported
+    editor.assert_offline()
+
+
+TRIPLER = '''"""Multiplies an image. Shared by a colleague."""
+from pathlib import Path
+
+from scopeflow import Image, op
+
+PLUGIN = {"id": "ID", "name": "Tripler", "version": "VERSION", "description": "Multiplies images."}
+
+Path(MARKER).write_text("ran")
+
+
+@op
+def triple(image: Image["yx"]) -> Image["yx"]:
+    return image * FACTOR
+'''
+
+
+def tripler(plugin_id: str, version: str, factor: int, marker: Path) -> str:
+    source = TRIPLER.replace("ID", plugin_id).replace("VERSION", version).replace("FACTOR", str(factor))
+    return source.replace("MARKER", repr(str(marker)))
+
+
+def tripler_doc(plugin_id: str, url: str, source: str) -> dict:
+    return {
+        "format": "scopeflow.workflow",
+        "version": 1,
+        "title": "Triple",
+        "inputs": [{"name": "image", "kind": "ndarray", "default": {"sample": "nuclei-2d"}}],
+        "nodes": [{"id": "triple", "plugin": plugin_id, "op": "triple", "params": {}}],
+        "edges": [{"from": ["$input", "image"], "to": ["triple", "image"]}],
+        "outputs": [{"name": "tripled", "from": ["triple", "result"]}],
+        "plugins": {
+            plugin_id: {
+                "version": "1.0.0",
+                "sha256": hashlib.sha256(source.encode()).hexdigest(),
+                "builtin": False,
+                "url": url,
+            }
+        },
+    }
+
+
+async def test_a_missing_plugin_installs_through_the_trust_dialog_before_anything_runs(
+    editor: Recorded, wf_hub: HubProcess, file_server: tuple[str, Path], tmp_path: Path
+):
+    page = editor.page
+    base, folder = file_server
+    marker = tmp_path / "ran.txt"
+    source = tripler("tripler", "1.0.0", 3, marker)
+    (folder / "tripler.py").write_text(source)
+    doc = tripler_doc("tripler", f"{base}/tripler.py", source)
+    (folder / "triple.json").write_text(json.dumps(doc))
+    await page.get_by_test_id("wf-import-input").set_input_files(str(folder / "triple.json"))
+    pin = page.get_by_test_id("wf-pins").get_by_test_id("wf-pin-tripler")
+    await expect(pin).to_have_attribute("data-state", "missing")
+    await expect(page.get_by_test_id("wf-run")).to_be_disabled()
+    await expect(page.get_by_test_id("wf-node-triple")).to_contain_text("install or pin it")
+    await pin.get_by_test_id("wf-pin-install").click()
+    dialog = page.get_by_test_id("install-dialog")
+    await expect(dialog.get_by_test_id("install-url")).to_have_value(f"{base}/tripler.py")
+    await dialog.get_by_test_id("install-preview").click()
+    await expect(dialog.get_by_test_id("install-preview-card")).to_contain_text("Tripler")
+    assert not marker.exists(), "plugin code ran before the user trusted it"
+    await dialog.get_by_test_id("install-confirm").click()
+    await expect(dialog).to_be_hidden(timeout=30_000)
+    await expect(page.get_by_test_id("wf-pins")).to_have_count(0, timeout=30_000)
+    await page.get_by_test_id("wf-run").click()
+    node = page.get_by_test_id("wf-node-triple")
+    await expect(node).to_have_attribute("data-state", "done", timeout=120_000)
+    assert marker.exists()
+    editor.assert_offline()
+
+
+async def test_use_pinned_version_puts_the_earlier_plugin_back(
+    editor: Recorded, wf_hub: HubProcess, file_server: tuple[str, Path], tmp_path: Path
+):
+    page = editor.page
+    base, folder = file_server
+    first = tripler("pinned-tripler", "1.0.0", 3, tmp_path / "ran.txt")
+    (folder / "pinned.py").write_text(first)
+    wf_hub.json("/api/plugins", "POST", {"url": f"{base}/pinned.py", "public_only": False})
+    second = tripler("pinned-tripler", "2.0.0", 4, tmp_path / "ran.txt")
+    (folder / "pinned.py").write_text(second)
+    wf_hub.json("/api/plugins", "POST", {"url": f"{base}/pinned.py", "public_only": False})
+    doc = tripler_doc("pinned-tripler", f"{base}/pinned.py", first)
+    (folder / "pinned.json").write_text(json.dumps(doc))
+    await page.get_by_test_id("wf-import-input").set_input_files(str(folder / "pinned.json"))
+    pin = page.get_by_test_id("wf-pins").get_by_test_id("wf-pin-pinned-tripler")
+    await expect(pin).to_have_attribute("data-state", "changed")
+    await expect(pin).to_contain_text("made with 1.0.0")
+    await expect(pin).to_contain_text("this hub has 2.0.0")
+    await pin.get_by_test_id("wf-pin-use").click()
+    await expect(page.get_by_test_id("wf-pins")).to_have_count(0, timeout=30_000)
+    installed = next(p for p in wf_hub.json("/api/plugins")["plugins"] if p["id"] == "pinned-tripler")
+    assert installed["version"] == "1.0.0"
+    assert installed["sha256"] == hashlib.sha256(first.encode()).hexdigest()
     editor.assert_offline()
