@@ -145,6 +145,12 @@ async def test_nodes_connect_by_type_and_refusals_say_why(editor: Recorded):
     await expect(blur).to_contain_text("image · yx")
     await expect(blur.get_by_test_id("wf-param-sigma")).to_have_value("2")
     await shot(page, "workflow-refused")
+    # Run checks first, and shows each problem on its node: nothing runs
+    await page.get_by_test_id("wf-run").click()
+    problems = page.get_by_test_id("wf-node-regions").get_by_test_id("wf-node-problems")
+    await expect(problems).to_contain_text("input image is required")
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text("Not run: 1 problem")
+    await expect(page.get_by_test_id("wf-node-blur")).to_have_attribute("data-state", "")
     editor.assert_offline()
 
 
@@ -275,9 +281,9 @@ async def test_saved_versions_are_kept_and_an_earlier_one_loads(editor: Recorded
     await expect(page.get_by_test_id("wf-notice")).to_contain_text("version 2")
     saved = wf_hub.json("/api/workflows/smooth")
     assert saved["nodes"][0]["params"] == {"sigma": 7}
-    assert saved["plugins"]["gaussian"]["sha256"] == next(
-        p["sha256"] for p in wf_hub.json("/api/plugins")["plugins"] if p["id"] == "gaussian"
-    )
+    gaussian = next(p for p in wf_hub.json("/api/plugins")["plugins"] if p["id"] == "gaussian")
+    pin = {"version": gaussian["version"], "sha256": gaussian["sha256"], "builtin": True, "url": None}
+    assert saved["plugins"] == {"gaussian": pin}
     await page.get_by_test_id("wf-open").click()
     library = page.get_by_test_id("wf-library")
     row = library.get_by_test_id("wf-saved-smooth")

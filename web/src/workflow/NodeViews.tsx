@@ -127,6 +127,7 @@ export function OpNodeView({ id, data, selected }: NodeProps<OpNode>) {
   const plugins = useStore((s) => s.plugins);
   const edges = useEditor((s) => s.edges);
   const run = useEditor((s) => s.nodeRuns[id]);
+  const problems = useEditor((s) => s.problems[id]);
   const found = findOp(plugins, data.plugin, data.op);
   if (!found) {
     return (
@@ -172,6 +173,13 @@ export function OpNodeView({ id, data, selected }: NodeProps<OpNode>) {
           </div>
         ))}
       </div>
+      {problems && problems.length > 0 && (
+        <ul className="sf-wf-problems" data-testid="wf-node-problems">
+          {problems.map((p) => (
+            <li key={p}>{p.replace(`node ${id}: `, "")}</li>
+          ))}
+        </ul>
+      )}
       {run?.state === "error" && (
         <details className="sf-wf-error nodrag" data-testid="wf-node-error">
           <summary>{(run.error || "failed").split("\n")[0]}</summary>

@@ -34,7 +34,7 @@ import {
 } from "./editor";
 import type { FlowNode } from "./graph";
 import { LibraryDialog } from "./LibraryDialog";
-import { SAVE_NAME, checkPins, fetchLinked, save, updatePins, usePinned, type PinState } from "./library";
+import { RESERVED, SAVE_NAME, checkPins, fetchLinked, save, updatePins, usePinned, type PinState } from "./library";
 import { nodeTypes } from "./NodeViews";
 import { DRAG_TYPE, Palette, type PaletteItem } from "./Palette";
 import { cancelRun, runWorkflow, showNodeOutput } from "./runs";
@@ -150,6 +150,7 @@ function Toolbar({ onOpen }: { onOpen: (tab: "gallery" | "saved") => void }) {
     const suggested = saved?.name ?? slug(title);
     const name = (await ask("prompt", "Save the workflow on the hub", "Name (letters, digits, . _ -); saving again under the same name keeps the earlier versions.", suggested)) as string | null;
     if (!name) return;
+    if (RESERVED.has(name)) return notify(`"${name}" is a name the hub keeps for itself: choose another`, "error");
     if (!SAVE_NAME.test(name)) return notify(`"${name}" is not a usable name: letters, digits, ".", "_" and "-", starting with a letter or digit`, "error");
     try {
       await save(name);

@@ -46,6 +46,8 @@ interface EditorState extends Graph {
   samples: SampleInfo[];
   /** counts documents opened, so the canvas fits each one in view */
   loaded: number;
+  /** what the hub's validator found, by node id ("" for the workflow as a whole) */
+  problems: Record<string, string[]>;
 }
 
 export const useEditor = create<EditorState>(() => ({
@@ -64,6 +66,7 @@ export const useEditor = create<EditorState>(() => ({
   pinProblems: [],
   samples: [],
   loaded: 0,
+  problems: {},
 }));
 
 const set = useEditor.setState;
@@ -269,7 +272,7 @@ export function currentDoc(): WorkflowDoc {
 export function loadDoc(doc: WorkflowDoc, saved: EditorState["saved"] = null) {
   const graph = fromDoc(doc);
   set((s) => ({ loaded: s.loaded + 1 }));
-  set({ ...graph, title: doc.title, description: doc.description ?? "", pins: { ...doc.plugins }, saved, past: [], future: [], run: null, nodeRuns: {}, notice: null, lastEdit: "", pinProblems: [] });
+  set({ ...graph, title: doc.title, description: doc.description ?? "", pins: { ...doc.plugins }, saved, past: [], future: [], run: null, nodeRuns: {}, notice: null, lastEdit: "", pinProblems: [], problems: {} });
 }
 
 /**

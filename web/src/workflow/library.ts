@@ -38,6 +38,8 @@ export interface Check {
 }
 
 export const SAVE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** names the hub's routes use */
+export const RESERVED = new Set(["check", "fetch", "pin"]);
 
 export const listSaved = () => getJson<Saved[]>(token(), "/api/workflows");
 export const listVersions = (name: string) => getJson<Version[]>(token(), `/api/workflows/${encodeURIComponent(name)}/versions`);

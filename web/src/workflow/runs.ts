@@ -75,10 +75,19 @@ export async function runWorkflow(until: string | null = null): Promise<void> {
     notify("Nothing to run: drag an operation onto the canvas first.", "error");
     return;
   }
-  const queued: Record<string, NodeRun> = {};
-  editor.set({ run: { id: null, state: "starting", seconds: null }, nodeRuns: queued, notice: null });
+  editor.set({ run: { id: null, state: "starting", seconds: null }, nodeRuns: {}, notice: null, problems: {} });
   try {
     const svc = await workflows();
+    // problems are shown on the nodes they concern, all at once, before anything runs
+    const check = await svc.validate(doc);
+    if (check && check.ok === false) {
+      const problems: Record<string, string[]> = {};
+      for (const e of check.errors ?? []) (problems[e.node ?? ""] ??= []).push(e.message);
+      const count = (check.errors ?? []).length;
+      editor.set({ run: null, problems });
+      notify(`Not run: ${count} problem${count === 1 ? "" : "s"} to fix first. ${(check.errors ?? [])[0]?.message ?? ""}`, "error", false);
+      return;
+    }
     // `_rintf` keeps imjoy-rpc from dropping the callback once `start` has returned (the hub ignores it)
     const options: Record<string, unknown> = { ...(until ? { until } : {}), _rintf: true };
     const onEvent = (event: unknown) => applyEvent(event);
