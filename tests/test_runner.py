@@ -415,3 +415,17 @@ async def test_a_damaged_cache_entry_is_computed_again(svc: Any, wf_hub: HubProc
     assert third["nodes"]["make"]["state"] == "done"
     with pytest.raises(Exception, match="no cached result"):
         await svc.output("0" * 64, "result")
+
+
+async def test_events_after_start_returns(svc: Any, tmp_path: Path) -> None:
+    """imjoy-rpc drops a bare callback once ``start`` returns; wrapped with ``_rintf`` it stays."""
+    doc = chain(tmp_path / "calls.jsonl", value=13)
+    events: list[dict[str, Any]] = []
+    run_id = await svc.start(doc, None, {"cache": False}, {"_rintf": True, "on_event": events.append})
+    record = await svc.wait(run_id)
+    for _ in range(100):
+        if events and events[-1]["type"] == "run":
+            break
+        await asyncio.sleep(0.05)
+    assert [e["state"] for e in events if e.get("node") == "sum"] == ["queued", "running", "done"]
+    assert events[-1]["state"] == record["state"] == "done"

@@ -168,6 +168,8 @@ class Runner:
             "plugins": {p: {"version": self.registry.get(p).version, "sha256": run.shas[p]} for p in used},
             "events": [],
         }
+        if isinstance(on_event, dict):  # {"_rintf": true, "on_event": fn}: imjoy-rpc keeps fn after start
+            on_event = on_event.get("on_event")
         run.on_event = on_event if callable(on_event) else None
         if run.on_event is not None:
             run.sender = asyncio.ensure_future(self._send_events(run))
