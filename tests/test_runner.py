@@ -458,3 +458,40 @@ async def test_an_edited_plugin_file_is_what_runs(tmp_path: Path) -> None:
         await server.disconnect()
     finally:
         stop_hub(hub)
+
+
+async def test_tables_and_several_outputs(svc: Any) -> None:
+    doc = workflow(
+        [
+            {"id": "make", "op": "make", "params": {"value": 2, "height": 6}},
+            {"id": "stack", "op": "stack"},
+            {"id": "regions", "op": "regions"},
+            {"id": "split", "op": "split"},
+            {"id": "half", "op": "total"},
+        ],
+        [
+            ("make", "result", "stack", "image"),
+            ("stack", "result", "regions", "image"),
+            ("make", "result", "split", "image"),
+            ("split", "result0", "half", "image"),
+        ],
+        outputs=[
+            {"name": "table", "from": ["regions", "result"]},
+            {"name": "peak", "from": ["split", "result1"]},
+        ],
+    )
+    record = await svc.run(doc)
+    assert record["state"] == "done", record
+    assert record["nodes"]["regions"]["outputs"]["result"] == {
+        "kind": "table",
+        "columns": ["channel", "mean"],
+        "rows": 2,
+    }
+    assert record["nodes"]["split"]["outputs"]["result0"] == {
+        "kind": "ndarray",
+        "shape": [3, 8],
+        "dtype": "float32",
+    }
+    assert record["outputs"]["peak"]["summary"] == {"kind": "value", "value": 2.0}
+    assert record["nodes"]["half"]["outputs"]["result"]["value"] == 3 * 8 * 2
+    assert await svc.run_output(record["id"], "table") == {"channel": [0, 1], "mean": [2.0, 2.0]}

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import data
-from .cache import Cache, CacheEntry, content_hash, node_key, summary
+from .cache import Cache, CacheEntry, content_hash, node_key, plain, summary
 from .manifest import OpSpec
 from .registry import Registry
 from .runs import MAX_EVENTS, RunStore, new_run_id
@@ -357,6 +357,8 @@ class Runner:
             active.remove(node_id)
         values = _split(result, op)
         entry = await self.cache.put(key, {p.name: (p.kind, values[p.name]) for p in op.outputs})
+        # downstream gets what a cached run would give it: arrays, and tables and values as JSON
+        values = {p: v if isinstance(v, np.ndarray) else plain(v) for p, v in values.items()}
         self._outputs(run, node_id, entry, values)
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
 
