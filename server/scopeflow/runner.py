@@ -424,8 +424,8 @@ class Runner:
             log.warning("could not save run %s: %s", run.id, exc)
         if run.sender is not None:
             run.outbox.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(run.sender, EVENT_TIMEOUT)
+            with contextlib.suppress(Exception):  # the hub stopping does not wait for slow listeners
+                await asyncio.wait_for(run.sender, 1 if run.reason != "cancelled" else EVENT_TIMEOUT)
         run.values.clear()
         if not run.finished.done():
             run.finished.set_result(None)
