@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import data
-from .cache import Cache, CacheEntry, content_hash, node_key, summary
+from .cache import Cache, CacheEntry, content_hash, node_key, plain, summary
 from .manifest import OpSpec
 from .registry import Registry
 from .runs import MAX_EVENTS, RunStore, new_run_id
@@ -94,6 +96,7 @@ class Runner:
         self.cache = cache
         self.store = store
         self.runs: dict[str, Run] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # per plugin: restarts of a kernel whose file changed
         self.samples = list(data.SAMPLES)
         listeners = getattr(manager, "ui_listeners", None)
         if isinstance(listeners, list):
@@ -119,10 +122,28 @@ class Runner:
 
     # -- service methods ---------------------------------------------------------------------------------
     async def validate(self, doc: Any) -> dict[str, Any]:
-        return validate(_plain_doc(doc), self.registry, self.samples)
+        doc = _plain_doc(doc)
+        self.refresh(doc)
+        return validate(doc, self.registry, self.samples)
+
+    def refresh(self, doc: Any) -> None:
+        """Rescan the registry if a plugin file the document uses changed (or appeared) since the last scan,
+        so that pins and cache keys name the code that really runs."""
+        nodes = doc.get("nodes") if isinstance(doc, dict) else None
+        ids = {n.get("plugin") for n in nodes if isinstance(n, dict)} if isinstance(nodes, list) else set()
+        for plugin_id in sorted(i for i in ids if isinstance(i, str)):
+            manifest = self.registry.known(plugin_id)
+            try:
+                current = manifest is not None and file_sha256(manifest.path) == manifest.sha256
+            except OSError:
+                current = False
+            if not current:
+                self.registry.scan()
+                return
 
     async def start(self, doc: Any, inputs: Any = None, options: Any = None, on_event: Any = None) -> str:
         doc = _plain_doc(doc)
+        self.refresh(doc)
         options = dict(options or {})
         checked = check(doc, self.registry, self.samples)
         if checked.workflow is None or checked.errors:
@@ -168,6 +189,8 @@ class Runner:
             "plugins": {p: {"version": self.registry.get(p).version, "sha256": run.shas[p]} for p in used},
             "events": [],
         }
+        if isinstance(on_event, dict):  # {"_rintf": true, "on_event": fn}: imjoy-rpc keeps fn after start
+            on_event = on_event.get("on_event")
         run.on_event = on_event if callable(on_event) else None
         if run.on_event is not None:
             run.sender = asyncio.ensure_future(self._send_events(run))
@@ -329,15 +352,24 @@ class Runner:
         active = run.active.setdefault(node.plugin, [])
         active.append(node_id)
         try:
-            result = await self._call(node.plugin, op.name, args)
+            result = await self._call(node.plugin, op.name, args, run.shas[node.plugin])
         finally:
             active.remove(node_id)
         values = _split(result, op)
         entry = await self.cache.put(key, {p.name: (p.kind, values[p.name]) for p in op.outputs})
+        # downstream gets what a cached run would give it: arrays, and tables and values as JSON
+        values = {p: v if isinstance(v, np.ndarray) else plain(v) for p, v in values.items()}
         self._outputs(run, node_id, entry, values)
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
 
-    async def _call(self, plugin: str, op: str, args: list[Any]) -> Any:
+    async def _call(self, plugin: str, op: str, args: list[Any], sha256: str) -> Any:
+        engine = getattr(self.manager, "engine", None)
+        kernel = getattr(engine, "plugins", {}).get(plugin)
+        if kernel is not None and kernel.state == "ready" and kernel.sha256 not in (None, sha256):
+            async with self._locks.setdefault(plugin, asyncio.Lock()):  # its file changed: start it again
+                if kernel.state == "ready" and kernel.sha256 not in (None, sha256):
+                    log.info("restarting %s: its file changed since its kernel started", plugin)
+                    await engine.stop(plugin)  # type: ignore[union-attr]
         context = {"from": self.manager.peer_id, "to": self.manager.peer_id}
         service = await self.manager.get_service(f"{plugin}:default", context=context)
         function = service.get(op) if isinstance(service, dict) else None
@@ -392,8 +424,8 @@ class Runner:
             log.warning("could not save run %s: %s", run.id, exc)
         if run.sender is not None:
             run.outbox.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(run.sender, EVENT_TIMEOUT)
+            with contextlib.suppress(Exception):  # the hub stopping does not wait for slow listeners
+                await asyncio.wait_for(run.sender, 1 if run.reason != "cancelled" else EVENT_TIMEOUT)
         run.values.clear()
         if not run.finished.done():
             run.finished.set_result(None)
@@ -474,6 +506,12 @@ class Runner:
             nodes = run.active.get(caller)
             if nodes and not run.finished.done():
                 self._event(run, nodes[-1], "running", progress=progress)
+
+
+def file_sha256(path: str | None) -> str:
+    if not path:
+        raise OSError("no file")
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _fraction(value: Any) -> float:

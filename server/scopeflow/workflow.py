@@ -324,9 +324,6 @@ class _Graph:
 
     def _outputs(self) -> None:
         for i, out in enumerate(self.wf.outputs):
-            if out.from_[0] == INPUT:
-                self._source(out.from_, f"outputs[{i}].from")
-                continue
             self._source(out.from_, f"outputs[{i}].from")
 
     def _cycles(self) -> None:
