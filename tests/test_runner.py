@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -236,3 +238,194 @@ async def test_runs_are_listed_newest_first(svc: Any, tmp_path: Path) -> None:
     assert runs[0]["state"] == "done" and runs[0]["nodes"] == {"done": 3}
     assert (await svc.get_run(first["id"]))["id"] == first["id"]
     assert (await svc.wait(first["id"]))["state"] == "done"
+
+
+async def test_progress_of_a_node_becomes_running_events(svc: Any) -> None:
+    doc = workflow(
+        [
+            {"id": "make", "op": "make", "params": {"value": 4}},
+            {"id": "slow", "op": "progress", "params": {"steps": 4}},
+        ],
+        [("make", "result", "slow", "image")],
+    )
+    events: list[dict[str, Any]] = []
+    record = await svc.run(doc, None, {"cache": False}, events.append)
+    assert record["state"] == "done"
+    for _ in range(50):
+        if events and events[-1]["type"] == "run":
+            break
+        await asyncio.sleep(0.05)
+    progress = [e["progress"] for e in events if e.get("node") == "slow" and e["state"] == "running"]
+    assert progress == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [
+        e["progress"] for e in record["events"] if e.get("node") == "slow" and e["state"] == "running"
+    ] == progress
+
+
+async def test_a_plugin_that_dies_fails_its_node_not_the_hub(svc: Any, wf_hub: HubProcess) -> None:
+    doc = workflow(
+        [
+            {"id": "make", "op": "make", "params": {"value": 9}},
+            {"id": "die", "op": "die"},
+            {"id": "after", "op": "total"},
+        ],
+        [("make", "result", "die", "image"), ("die", "result", "after", "image")],
+    )
+    started = time.monotonic()
+    record = await svc.run(doc)
+    assert time.monotonic() - started < 60
+    assert record["state"] == "error"
+    assert record["nodes"]["die"]["state"] == "error" and record["nodes"]["die"]["error"]
+    assert record["nodes"]["after"]["state"] == "cancelled"
+    assert wf_hub.request("/api/hub")[0] == 200
+    again = await svc.run(chain(Path(str(record["id"]))))  # the plugin starts again for the next run
+    assert again["state"] == "done"
+
+
+async def test_cancel_mid_run(svc: Any, tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    doc = workflow(
+        [
+            {"id": "make", "op": "make", "params": {"value": 5}},
+            {"id": "wait", "op": "pause", "params": {"seconds": 30, "journal": str(log)}},
+            {"id": "after", "op": "total"},
+        ],
+        [("make", "result", "wait", "image"), ("wait", "result", "after", "image")],
+    )
+    run_id = await svc.start(doc, None, {"cache": False})
+    for _ in range(200):
+        if any(c["op"] == "pause-start" for c in journal(log)):
+            break
+        await asyncio.sleep(0.1)
+    started = time.monotonic()
+    record = await svc.cancel(run_id)
+    assert time.monotonic() - started < 10
+    assert record["state"] == "cancelled"
+    assert record["nodes"]["make"]["state"] == "done"
+    assert record["nodes"]["wait"]["state"] == "cancelled"
+    assert record["nodes"]["after"]["state"] == "cancelled"
+    assert (await svc.get_run(run_id))["state"] == "cancelled"
+    assert (await svc.wait(run_id))["state"] == "cancelled"
+
+
+async def test_history_survives_a_restart(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    hub = start_hub(tmp_path / "one", "--plugins-dir", str(PLUGINS))
+    try:
+        server = await connect(hub.url, token=hub.token)
+        svc = await server.get_service("workflows")
+        done = await svc.run(chain(tmp_path / "calls.jsonl"))
+        slow = workflow(
+            [{"id": "make", "op": "make"}, {"id": "wait", "op": "pause", "params": {"seconds": 60}}],
+            [("make", "result", "wait", "image")],
+        )
+        unfinished = await svc.start(slow)
+        for _ in range(100):
+            if (await svc.get_run(unfinished))["nodes"]["wait"]["state"] == "running":
+                break
+            await asyncio.sleep(0.1)
+        await server.disconnect()
+    finally:
+        stop_hub(hub)
+    hub = start_hub(tmp_path / "one", "--plugins-dir", str(PLUGINS), port=None)
+    try:
+        server = await connect(hub.url, token=hub.token)
+        svc = await server.get_service("workflows")
+        runs = await svc.list_runs()
+        assert [r["id"] for r in runs] == [unfinished, done["id"]]
+        assert runs[0]["state"] == "cancelled" and runs[0]["nodes"] == {"done": 1, "cancelled": 1}
+        assert "hub stopped" in (await svc.get_run(unfinished))["nodes"]["wait"]["error"]
+        record = await svc.get_run(done["id"])
+        assert (
+            record["state"] == "done" and record["nodes"]["sum"]["outputs"] == done["nodes"]["sum"]["outputs"]
+        )
+        assert await svc.run_output(done["id"], "total") == 384  # from the cache on disk
+        again = await svc.run(chain(tmp_path / "calls.jsonl"))
+        assert {s["state"] for s in again["nodes"].values()} == {"cached"}
+        with pytest.raises(Exception, match="no run"):
+            await svc.get_run("20000101-000000-000-abcdef")
+        await server.disconnect()
+    finally:
+        stop_hub(hub)
+
+
+async def test_large_arrays_in_and_out(svc: Any, tmp_path: Path) -> None:
+    """Arrays above the inline limit go between client, hub and kernels out of band, and into the cache."""
+    big = np.random.default_rng(3).integers(0, 1000, (1200, 1000), dtype="uint16")
+    doc = workflow(
+        [{"id": "scale", "op": "scale", "params": {"factor": 3}}, {"id": "sum", "op": "total"}],
+        [("$input", "image", "scale", "image"), ("scale", "result", "sum", "image")],
+        inputs=[{"name": "image", "kind": "ndarray", "axes": "yx"}],
+        outputs=[{"name": "scaled", "from": ["scale", "result"]}],
+    )
+    record = await svc.run(doc, {"image": big})
+    assert record["state"] == "done", record
+    scaled = await svc.run_output(record["id"], "scaled")
+    assert scaled.dtype == np.uint16 and np.array_equal(scaled, big * 3)
+    assert record["nodes"]["sum"]["outputs"]["result"]["value"] == float((big * 3).sum())
+    again = await svc.run(doc, {"image": big.copy()})
+    assert {s["state"] for s in again["nodes"].values()} == {"cached"}
+
+
+def test_the_npm_imjoy_rpc_client_runs_workflows(
+    wf_hub: HubProcess, js_client: list[str], tmp_path: Path
+) -> None:
+    """The web app's client library: positional calls, a JS callback for events, an array result."""
+    script = Path(__file__).parent / "js" / "workflows.js"
+    doc = chain(tmp_path / "calls.jsonl", value=2)
+    done = subprocess.run(
+        [js_client[0], str(script), wf_hub.url, wf_hub.token, json.dumps(doc)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert out["validate"]["ok"] is True
+    assert out["state"] == "done" and out["nodes"] == {"make": "done", "scale": "done", "sum": "done"}
+    assert out["image"] == {"shape": [8, 8], "dtype": "float32"}
+    assert out["events"][:3] == ["make:queued", "scale:queued", "sum:queued"]
+    assert out["events"][-1] == "run:done" and "sum:done" in out["events"]
+    assert out["runs"] == [True]
+
+
+async def test_the_service_is_listed(wf_hub: HubProcess) -> None:
+    server = await connect(wf_hub.url, token=wf_hub.token)
+    try:
+        listed = {s["id"]: s for s in await server.list_services()}
+        assert listed["default/workspace-manager:workflows"]["type"] == "scopeflow-workflows"
+        assert (await server.get_service("workspace-manager:workflows"))["id"].endswith("workflows")
+    finally:
+        await server.disconnect()
+
+
+async def test_a_damaged_cache_entry_is_computed_again(svc: Any, wf_hub: HubProcess, tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    first = await svc.run(chain(log, value=11))
+    key = first["nodes"]["make"]["key"]
+    entry = wf_hub.data_dir / "cache" / "objects" / key[:2] / key
+    with open(entry / "0.npy", "r+b") as file:
+        file.truncate(100)
+    again = await svc.run(chain(log, value=11))
+    assert again["state"] == "done"
+    assert [again["nodes"][n]["state"] for n in ("make", "scale", "sum")] == ["done", "cached", "cached"]
+    assert [c["op"] for c in journal(log)] == ["make", "scale", "total", "make"]
+    (entry / "meta.json").write_text("{")
+    third = await svc.run(chain(log, value=11))
+    assert third["nodes"]["make"]["state"] == "done"
+    with pytest.raises(Exception, match="no cached result"):
+        await svc.output("0" * 64, "result")
+
+
+async def test_events_after_start_returns(svc: Any, tmp_path: Path) -> None:
+    """imjoy-rpc drops a bare callback once ``start`` returns; wrapped with ``_rintf`` it stays."""
+    doc = chain(tmp_path / "calls.jsonl", value=13)
+    events: list[dict[str, Any]] = []
+    run_id = await svc.start(doc, None, {"cache": False}, {"_rintf": True, "on_event": events.append})
+    record = await svc.wait(run_id)
+    for _ in range(100):
+        if events and events[-1]["type"] == "run":
+            break
+        await asyncio.sleep(0.05)
+    assert [e["state"] for e in events if e.get("node") == "sum"] == ["queued", "running", "done"]
+    assert events[-1]["state"] == record["state"] == "done"

@@ -179,4 +179,5 @@ class Hub(ExtensionApp):
         }
 
     async def stop_extension(self) -> None:
+        await asyncio.wait_for(self.runner.shutdown(), 10)
         await asyncio.wait_for(self.engine.shutdown(), 20)

@@ -166,7 +166,7 @@ class Cache:
         return key in self._index
 
     def path(self, key: str) -> Path:
-        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        if not isinstance(key, str) or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
             raise KeyError(f"not a cache key: {key!r}")
         return self.objects / key[:2] / key
 

@@ -232,6 +232,11 @@ class Manager:
                 "config": {"visibility": "public"},
             },
         ]
+        for local_id, service in self.rpc._services.items():
+            if local_id not in ("default", "built-in"):  # the hub's own services, e.g. ``workflows``
+                found.append(
+                    self._service_info(self.peer_id, local_id, service) | {"config": {"visibility": "public"}}
+                )
         for entry in self.clients.values():
             found.extend(entry["services"])
         if isinstance(query, dict):

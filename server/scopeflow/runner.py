@@ -23,7 +23,7 @@ from . import data
 from .cache import Cache, CacheEntry, content_hash, node_key, summary
 from .manifest import OpSpec
 from .registry import Registry
-from .runs import RunStore, new_run_id
+from .runs import MAX_EVENTS, RunStore, new_run_id
 from .runs import summary as run_summary
 from .workflow import INPUT, Workflow, check, order, pin_states, upstream, validate
 
@@ -32,6 +32,7 @@ __all__ = ["Runner"]
 log = logging.getLogger("scopeflow.runner")
 
 TERMINAL = ("cached", "done", "error", "cancelled")
+SAVE_EVERY = 1.0  # seconds: a running run's record is written at most this often (and when it ends)
 EVENT_TIMEOUT = 30  # seconds an on_event callback may take before the run stops calling it
 
 
@@ -79,6 +80,8 @@ class Run:
         self.sender: asyncio.Task[None] | None = None
         self.finisher: asyncio.Future[None] | None = None
         self.cancelled = False
+        self.reason = "cancelled"
+        self.saved = time.monotonic()  # when the record was last written
         self.record: dict[str, Any] = {}
 
 
@@ -165,6 +168,8 @@ class Runner:
             "plugins": {p: {"version": self.registry.get(p).version, "sha256": run.shas[p]} for p in used},
             "events": [],
         }
+        if isinstance(on_event, dict):  # {"_rintf": true, "on_event": fn}: imjoy-rpc keeps fn after start
+            on_event = on_event.get("on_event")
         run.on_event = on_event if callable(on_event) else None
         if run.on_event is not None:
             run.sender = asyncio.ensure_future(self._send_events(run))
@@ -200,6 +205,13 @@ class Runner:
             await asyncio.shield(run.finished)
         return run.record
 
+    async def shutdown(self) -> None:
+        """The hub stops: live runs are cancelled and their records saved saying so."""
+        live = [run for run in self.runs.values() if not run.finished.done()]
+        for run in live:
+            run.reason = "the hub stopped during the run"
+        await asyncio.gather(*(self.cancel(run.id) for run in live), return_exceptions=True)
+
     async def get_run(self, run_id: str) -> dict[str, Any]:
         run = self.runs.get(run_id)
         return run.record if run is not None else self.store.load(run_id)
@@ -226,6 +238,8 @@ class Runner:
         if found is None:
             names = ", ".join(record.get("outputs") or {}) or "none yet"
             raise KeyError(f"run {run_id} has no output {name!r} (it has {names})")
+        if found.get("key") is None:
+            raise KeyError(f"output {name!r} of run {run_id} is a workflow input: the caller gave it")
         return await self.output(found["key"], found["port"])
 
     # -- running ------------------------------------------------------------------------------------------
@@ -275,7 +289,7 @@ class Runner:
                 return
             await self._compute(run, node_id, started)
         except asyncio.CancelledError:
-            self._event(run, node_id, "cancelled", seconds=time.monotonic() - started, error="cancelled")
+            self._event(run, node_id, "cancelled", seconds=time.monotonic() - started, error=run.reason)
         except Exception as exc:
             message, trace = remote_error_text(exc)
             if not trace and not str(exc).startswith("RemoteError:") and not isinstance(exc, NodeFailed):
@@ -371,6 +385,8 @@ class Runner:
                     "summary": summary(value, kind),
                 }
         run.record.update({"state": state, "finished": time.time(), "seconds": round(seconds, 4)})
+        if run.cancelled and run.reason != "cancelled":
+            run.record["error"] = run.reason
         self._publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
         try:
             await asyncio.to_thread(self.store.save, run.record)
@@ -425,14 +441,18 @@ class Runner:
             "traceback": traceback,
         }
         self._publish(run, event)
-        if state in TERMINAL and state != "cancelled":
+        if state in TERMINAL and time.monotonic() - run.saved > SAVE_EVERY:  # the end is always saved
+            run.saved = time.monotonic()
             try:
                 self.store.save(run.record)
             except OSError as exc:
                 log.warning("could not save run %s: %s", run.id, exc)
 
     def _publish(self, run: Run, event: dict[str, Any]) -> None:
-        run.record["events"].append(event)
+        events = run.record["events"]
+        events.append(event)
+        if len(events) > MAX_EVENTS + 100:
+            del events[:-MAX_EVENTS]
         if run.sender is not None:
             run.outbox.put_nowait(event)
 
