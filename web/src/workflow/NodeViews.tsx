@@ -38,6 +38,7 @@ function RunBadge({ run }: { run: NodeRun | undefined }) {
   return (
     <span className={`sf-wf-state sf-wf-state-${run.state}`} data-testid="wf-node-state">
       {STATE_WORD[run.state] ?? run.state}
+      {run.state === "running" && run.progress !== null && run.progress > 0 ? ` ${Math.round(run.progress * 100)}%` : ""}
       {run.seconds !== null && (run.state === "done" || run.state === "error") ? ` ${run.seconds.toFixed(1)} s` : ""}
     </span>
   );
