@@ -140,6 +140,11 @@ async def test_nodes_connect_by_type_and_refusals_say_why(editor: Recorded):
     await wire(page, "wf-out-regions-result", "wf-in-blur-image")
     await expect(notice).to_contain_text("regions gives a table, blur expects an array")
     assert await edges(page) == 1
+    # a port takes one edge: a second one replaces the first
+    await drop(page, "wf-add-image-input", 30, 330)
+    await wire(page, "wf-out-input-image-2", "wf-in-blur-image")
+    await expect(notice).to_contain_text("replaced the earlier one")
+    assert await edges(page) == 1
     # the handles say what they carry
     blur = page.get_by_test_id("wf-node-blur")
     await expect(blur).to_contain_text("image · yx")
@@ -261,6 +266,17 @@ async def test_a_shared_link_opens_the_workflow_in_a_fresh_page(
     other.assert_offline()
     await context.close()
     editor.assert_offline()
+
+
+async def test_a_damaged_link_says_so(browser: Browser, wf_hub: HubProcess):
+    context, app = await open_app(browser, wf_hub, "/#workflow=bm90IGRlZmxhdGVk")
+    page = app.page
+    notice = page.get_by_test_id("wf-notice")
+    await expect(notice).to_contain_text("the workflow link is damaged", timeout=30_000)
+    await expect(page.get_by_test_id("wf-empty")).to_be_visible()
+    assert "#workflow=" not in page.url
+    app.assert_offline()
+    await context.close()
 
 
 async def save_as(page: Page, name: str) -> None:

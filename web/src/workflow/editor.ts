@@ -160,10 +160,10 @@ export function connect(c: Connection): boolean {
   }
   commit();
   const edge = makeEdge(c.source, c.sourceHandle ?? IO_HANDLE, c.target, c.targetHandle ?? IO_HANDLE);
-  set((s) => ({
-    edges: [...s.edges.filter((e) => !(e.target === c.target && (e.targetHandle ?? IO_HANDLE) === (c.targetHandle ?? IO_HANDLE))), edge],
-    notice: null,
-  }));
+  const same = (e: Edge) => e.target === c.target && (e.targetHandle ?? IO_HANDLE) === (c.targetHandle ?? IO_HANDLE);
+  const replaced = get().edges.some(same);
+  set((s) => ({ edges: [...s.edges.filter((e) => !same(e)), edge], notice: null }));
+  if (replaced) notify("A port takes one connection: the new one replaced the earlier one (Ctrl+Z brings it back)", "info", false);
   return true;
 }
 
