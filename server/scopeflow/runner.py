@@ -420,6 +420,7 @@ class Runner:
         self._publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
         try:
             await asyncio.to_thread(self.store.save, run.record)
+            await asyncio.to_thread(self.store.prune)
         except OSError as exc:
             log.warning("could not save run %s: %s", run.id, exc)
         if run.sender is not None:

@@ -16,6 +16,7 @@ __all__ = ["RunStore", "new_run_id"]
 
 RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{3}-[0-9a-f]{6}$")
 MAX_EVENTS = 2000  # per record; the newest are kept
+MAX_RUNS = 1000  # records kept; older ones are removed as new runs end
 
 
 def new_run_id() -> str:
@@ -79,6 +80,14 @@ class RunStore:
     def ids(self) -> list[str]:
         """Run ids, newest first."""
         return sorted((p.stem for p in self.root.glob("*.json") if RUN_ID.match(p.stem)), reverse=True)
+
+    def prune(self, keep: int = MAX_RUNS) -> list[str]:
+        """Remove all but the newest ``keep`` records; returns the ids removed."""
+        old = self.ids()[keep:]
+        for run_id in old:
+            with contextlib.suppress(OSError):
+                self.path(run_id).unlink()
+        return old
 
     def latest(self, limit: int, live: set[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
