@@ -25,7 +25,7 @@ from . import data
 from .cache import Cache, CacheEntry, content_hash, node_key, plain, summary
 from .manifest import OpSpec
 from .registry import Registry
-from .runs import MAX_EVENTS, RunStore, new_run_id
+from .runs import MAX_EVENTS, NodeFailed, Run, RunStore, new_run_id, remote_error_text
 from .runs import summary as run_summary
 from .workflow import INPUT, Workflow, check, order, pin_states, upstream, validate
 
@@ -36,55 +36,6 @@ log = logging.getLogger("scopeflow.runner")
 TERMINAL = ("cached", "done", "error", "cancelled")
 SAVE_EVERY = 1.0  # seconds: a running run's record is written at most this often (and when it ends)
 EVENT_TIMEOUT = 30  # seconds an on_event callback may take before the run stops calling it
-
-
-class NodeFailed(Exception):
-    def __init__(self, message: str, trace: str = "") -> None:
-        super().__init__(message)
-        self.trace = trace
-
-
-def remote_error_text(exc: BaseException) -> tuple[str, str]:
-    """(message, traceback) of an exception; imjoy-rpc's RemoteError carries the plugin's traceback."""
-    text = str(exc)
-    if text.startswith("RemoteError:"):
-        text = text.removeprefix("RemoteError:").strip()
-        lines = [line for line in text.splitlines() if line.strip() and not line[0].isspace()]
-        message = lines[-1] if lines else type(exc).__name__
-        if "\n" in text and text.count("Traceback (most recent call last)") > 1:  # the trace told twice
-            text = text[: text.index("Traceback (most recent call last)", 1)].rstrip()
-            text = text.removesuffix("Exception:").rstrip()
-        return message, text if "\n" in text else ""
-    if isinstance(exc, NodeFailed):
-        return text, exc.trace
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__, ""
-
-
-class Run:
-    """One run in this hub's memory: its workflow, values, tasks and record."""
-
-    def __init__(self, run_id: str, workflow: Workflow, needed: list[str], options: dict[str, Any]) -> None:
-        self.id = run_id
-        self.workflow = workflow
-        self.needed = needed
-        self.options = options
-        self.nodes = {n.id: n for n in workflow.nodes}
-        self.ops: dict[str, OpSpec] = {}
-        self.shas: dict[str, str] = {}
-        self.values: dict[str, dict[str, Any]] = {}  # node id (or "$input") → port → value
-        self.hashes: dict[str, dict[str, str]] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.active: dict[str, list[str]] = {}  # plugin id → nodes it is running now
-        self.started = time.monotonic()
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.on_event: Any = None
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self.sender: asyncio.Task[None] | None = None
-        self.finisher: asyncio.Future[None] | None = None
-        self.cancelled = False
-        self.reason = "cancelled"
-        self.saved = time.monotonic()  # when the record was last written
-        self.record: dict[str, Any] = {}
 
 
 class Runner:
@@ -420,6 +371,7 @@ class Runner:
         self._publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
         try:
             await asyncio.to_thread(self.store.save, run.record)
+            await asyncio.to_thread(self.store.prune)
         except OSError as exc:
             log.warning("could not save run %s: %s", run.id, exc)
         if run.sender is not None:

@@ -221,8 +221,8 @@ class _Graph:
                     )
                 elif self.samples and sample not in self.samples:
                     self.add(None, field, f"input {put.name}: no sample {sample!r}")
-            if put.kind == "table" and put.default is not None:
-                self.add(None, field, f"input {put.name}: a table input has no default")
+            if put.kind == "table" and put.default is not None and not isinstance(put.default, dict | list):
+                self.add(None, field, f"input {put.name}: a table default is a dict or a list")
 
     def _nodes(self) -> None:
         unpinned: set[str] = set()
