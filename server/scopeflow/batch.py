@@ -279,6 +279,9 @@ async def _single(runner: Runner, parsed: inputs.Parsed) -> int:
     for path in result["files"]:
         print(f"  wrote {path}", file=out)
     if result["error"]:
+        for node_id, node in (record.get("nodes") or {}).items():
+            if node.get("state") == "error" and node.get("traceback"):
+                print(f"{node_id}: {str(node['traceback']).rstrip()}", file=err)
         print(f"error: {result['error']}", file=err)
         return EXIT_FAILED
     return 0
