@@ -429,3 +429,69 @@ async def test_events_after_start_returns(svc: Any, tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     assert [e["state"] for e in events if e.get("node") == "sum"] == ["queued", "running", "done"]
     assert events[-1]["state"] == record["state"] == "done"
+
+
+async def test_an_edited_plugin_file_is_what_runs(tmp_path: Path) -> None:
+    """Pins and cache keys follow the plugin file on disk, edited since the hub last read it."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    source = (PLUGINS / "wf_ops.py").read_text()
+    (plugins / "wf_ops.py").write_text(source)
+    (tmp_path / "hub").mkdir()
+    hub = start_hub(tmp_path / "hub", "--plugins-dir", str(plugins))
+    try:
+        server = await connect(hub.url, token=hub.token)
+        svc = await server.get_service("workflows")
+        doc = chain(tmp_path / "calls.jsonl")
+        first = await svc.run(doc)
+        assert first["state"] == "done"
+        edited = source.replace("np.full((height, width), value,", "np.full((height, width), value + 1,")
+        assert edited != source
+        (plugins / "wf_ops.py").write_text(edited)
+        check = await svc.validate(doc)
+        assert check["ok"] is True and check["pins"][0]["state"] == "changed"
+        second = await svc.run(doc)
+        assert [second["nodes"][n]["state"] for n in ("make", "scale", "sum")] == ["done"] * 3
+        assert second["plugins"]["wf-ops"]["sha256"] != first["plugins"]["wf-ops"]["sha256"]
+        assert second["pins"][0]["state"] == "changed"
+        assert second["nodes"]["sum"]["outputs"]["result"]["value"] == 8 * 8 * (3 + 1) * 2  # the new code ran
+        await server.disconnect()
+    finally:
+        stop_hub(hub)
+
+
+async def test_tables_and_several_outputs(svc: Any) -> None:
+    doc = workflow(
+        [
+            {"id": "make", "op": "make", "params": {"value": 2, "height": 6}},
+            {"id": "stack", "op": "stack"},
+            {"id": "regions", "op": "regions"},
+            {"id": "split", "op": "split"},
+            {"id": "half", "op": "total"},
+        ],
+        [
+            ("make", "result", "stack", "image"),
+            ("stack", "result", "regions", "image"),
+            ("make", "result", "split", "image"),
+            ("split", "result0", "half", "image"),
+        ],
+        outputs=[
+            {"name": "table", "from": ["regions", "result"]},
+            {"name": "peak", "from": ["split", "result1"]},
+        ],
+    )
+    record = await svc.run(doc)
+    assert record["state"] == "done", record
+    assert record["nodes"]["regions"]["outputs"]["result"] == {
+        "kind": "table",
+        "columns": ["channel", "mean"],
+        "rows": 2,
+    }
+    assert record["nodes"]["split"]["outputs"]["result0"] == {
+        "kind": "ndarray",
+        "shape": [3, 8],
+        "dtype": "float32",
+    }
+    assert record["outputs"]["peak"]["summary"] == {"kind": "value", "value": 2.0}
+    assert record["nodes"]["half"]["outputs"]["result"]["value"] == 3 * 8 * 2
+    assert await svc.run_output(record["id"], "table") == {"channel": [0, 1], "mean": [2.0, 2.0]}

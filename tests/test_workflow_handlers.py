@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import HubProcess, start_hub, stop_hub
+from scopeflow.documents import Gallery
 from scopeflow.registry import Registry
 from scopeflow.workflow import make_pins
 
@@ -204,3 +205,10 @@ def test_pin_puts_a_kept_version_back(wf_hub: HubProcess) -> None:
     assert status == 409 and b"pinned" in body
     status, _ = wf_hub.request("/api/workflows/pin", "POST", {"plugin": "pinned"})
     assert status == 400
+
+
+def test_a_missing_gallery_folder_is_an_empty_gallery(tmp_path: Path) -> None:
+    assert Gallery(tmp_path / "nowhere").listing() == []
+    assert Gallery(None).listing() == []
+    with pytest.raises(KeyError):
+        Gallery(tmp_path / "nowhere").load("denoise")

@@ -8,6 +8,7 @@ hands routes to tornado; the parts own the logic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 from pathlib import Path
@@ -179,5 +180,6 @@ class Hub(ExtensionApp):
         }
 
     async def stop_extension(self) -> None:
-        await asyncio.wait_for(self.runner.shutdown(), 10)
+        with contextlib.suppress(Exception):  # the kernels are shut down whatever happens to the runs
+            await asyncio.wait_for(self.runner.shutdown(), 10)
         await asyncio.wait_for(self.engine.shutdown(), 20)

@@ -73,6 +73,7 @@ class Plugin:
     reader: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     shutdowns: set[asyncio.Future[None]] = field(default_factory=set)  # its kernels being shut down
+    sha256: str | None = None  # of the plugin file the current launch runs
 
     def status(self) -> dict[str, Any]:
         return {
@@ -234,6 +235,9 @@ class Engine:
             plugin.kernel_id, plugin.client = kernel_id, client
             kernel = self.kernel_manager.get_kernel(kernel_id)
             plugin.reader = asyncio.ensure_future(self._read_output(plugin, client))
+            source = self.registry.source(plugin.id)  # rescans if the file changed since the last scan
+            known = self.registry.known(plugin.id)
+            plugin.sha256 = known.sha256 if known is not None else None
             spec = {
                 "server_url": self.hub_url(),
                 "secret": plugin.secret,
@@ -241,7 +245,7 @@ class Engine:
                 "name": manifest.name,
                 "format": manifest.format,
                 "filename": manifest.path or f"{plugin.id}.py",
-                "source": python_code(self.registry.source(plugin.id), manifest.path or manifest.id),
+                "source": python_code(source, manifest.path or manifest.id),
                 "requirements": list(manifest.requirements),
             }
             client.execute(SPEC_CELL.format(spec=json.dumps(spec)), silent=True, store_history=False)

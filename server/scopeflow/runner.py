@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import data
-from .cache import Cache, CacheEntry, content_hash, node_key, summary
+from .cache import Cache, CacheEntry, content_hash, node_key, plain, summary
 from .manifest import OpSpec
 from .registry import Registry
-from .runs import MAX_EVENTS, RunStore, new_run_id
+from .runs import MAX_EVENTS, NodeFailed, Run, RunStore, new_run_id, remote_error_text
 from .runs import summary as run_summary
 from .workflow import INPUT, Workflow, check, order, pin_states, upstream, validate
 
@@ -36,55 +38,6 @@ SAVE_EVERY = 1.0  # seconds: a running run's record is written at most this ofte
 EVENT_TIMEOUT = 30  # seconds an on_event callback may take before the run stops calling it
 
 
-class NodeFailed(Exception):
-    def __init__(self, message: str, trace: str = "") -> None:
-        super().__init__(message)
-        self.trace = trace
-
-
-def remote_error_text(exc: BaseException) -> tuple[str, str]:
-    """(message, traceback) of an exception; imjoy-rpc's RemoteError carries the plugin's traceback."""
-    text = str(exc)
-    if text.startswith("RemoteError:"):
-        text = text.removeprefix("RemoteError:").strip()
-        lines = [line for line in text.splitlines() if line.strip() and not line[0].isspace()]
-        message = lines[-1] if lines else type(exc).__name__
-        if "\n" in text and text.count("Traceback (most recent call last)") > 1:  # the trace told twice
-            text = text[: text.index("Traceback (most recent call last)", 1)].rstrip()
-            text = text.removesuffix("Exception:").rstrip()
-        return message, text if "\n" in text else ""
-    if isinstance(exc, NodeFailed):
-        return text, exc.trace
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__, ""
-
-
-class Run:
-    """One run in this hub's memory: its workflow, values, tasks and record."""
-
-    def __init__(self, run_id: str, workflow: Workflow, needed: list[str], options: dict[str, Any]) -> None:
-        self.id = run_id
-        self.workflow = workflow
-        self.needed = needed
-        self.options = options
-        self.nodes = {n.id: n for n in workflow.nodes}
-        self.ops: dict[str, OpSpec] = {}
-        self.shas: dict[str, str] = {}
-        self.values: dict[str, dict[str, Any]] = {}  # node id (or "$input") → port → value
-        self.hashes: dict[str, dict[str, str]] = {}
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.active: dict[str, list[str]] = {}  # plugin id → nodes it is running now
-        self.started = time.monotonic()
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.on_event: Any = None
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self.sender: asyncio.Task[None] | None = None
-        self.finisher: asyncio.Future[None] | None = None
-        self.cancelled = False
-        self.reason = "cancelled"
-        self.saved = time.monotonic()  # when the record was last written
-        self.record: dict[str, Any] = {}
-
-
 class Runner:
     """Runs workflows for every client; served as ``workflows`` on the hub's RPC."""
 
@@ -94,6 +47,7 @@ class Runner:
         self.cache = cache
         self.store = store
         self.runs: dict[str, Run] = {}
+        self._locks: dict[str, asyncio.Lock] = {}  # per plugin: restarts of a kernel whose file changed
         self.samples = list(data.SAMPLES)
         listeners = getattr(manager, "ui_listeners", None)
         if isinstance(listeners, list):
@@ -119,10 +73,28 @@ class Runner:
 
     # -- service methods ---------------------------------------------------------------------------------
     async def validate(self, doc: Any) -> dict[str, Any]:
-        return validate(_plain_doc(doc), self.registry, self.samples)
+        doc = _plain_doc(doc)
+        self.refresh(doc)
+        return validate(doc, self.registry, self.samples)
+
+    def refresh(self, doc: Any) -> None:
+        """Rescan the registry if a plugin file the document uses changed (or appeared) since the last scan,
+        so that pins and cache keys name the code that really runs."""
+        nodes = doc.get("nodes") if isinstance(doc, dict) else None
+        ids = {n.get("plugin") for n in nodes if isinstance(n, dict)} if isinstance(nodes, list) else set()
+        for plugin_id in sorted(i for i in ids if isinstance(i, str)):
+            manifest = self.registry.known(plugin_id)
+            try:
+                current = manifest is not None and file_sha256(manifest.path) == manifest.sha256
+            except OSError:
+                current = False
+            if not current:
+                self.registry.scan()
+                return
 
     async def start(self, doc: Any, inputs: Any = None, options: Any = None, on_event: Any = None) -> str:
         doc = _plain_doc(doc)
+        self.refresh(doc)
         options = dict(options or {})
         checked = check(doc, self.registry, self.samples)
         if checked.workflow is None or checked.errors:
@@ -331,15 +303,24 @@ class Runner:
         active = run.active.setdefault(node.plugin, [])
         active.append(node_id)
         try:
-            result = await self._call(node.plugin, op.name, args)
+            result = await self._call(node.plugin, op.name, args, run.shas[node.plugin])
         finally:
             active.remove(node_id)
         values = _split(result, op)
         entry = await self.cache.put(key, {p.name: (p.kind, values[p.name]) for p in op.outputs})
+        # downstream gets what a cached run would give it: arrays, and tables and values as JSON
+        values = {p: v if isinstance(v, np.ndarray) else plain(v) for p, v in values.items()}
         self._outputs(run, node_id, entry, values)
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
 
-    async def _call(self, plugin: str, op: str, args: list[Any]) -> Any:
+    async def _call(self, plugin: str, op: str, args: list[Any], sha256: str) -> Any:
+        engine = getattr(self.manager, "engine", None)
+        kernel = getattr(engine, "plugins", {}).get(plugin)
+        if kernel is not None and kernel.state == "ready" and kernel.sha256 not in (None, sha256):
+            async with self._locks.setdefault(plugin, asyncio.Lock()):  # its file changed: start it again
+                if kernel.state == "ready" and kernel.sha256 not in (None, sha256):
+                    log.info("restarting %s: its file changed since its kernel started", plugin)
+                    await engine.stop(plugin)  # type: ignore[union-attr]
         context = {"from": self.manager.peer_id, "to": self.manager.peer_id}
         service = await self.manager.get_service(f"{plugin}:default", context=context)
         function = service.get(op) if isinstance(service, dict) else None
@@ -390,12 +371,13 @@ class Runner:
         self._publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
         try:
             await asyncio.to_thread(self.store.save, run.record)
+            await asyncio.to_thread(self.store.prune)
         except OSError as exc:
             log.warning("could not save run %s: %s", run.id, exc)
         if run.sender is not None:
             run.outbox.put_nowait(None)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(run.sender, EVENT_TIMEOUT)
+            with contextlib.suppress(Exception):  # the hub stopping does not wait for slow listeners
+                await asyncio.wait_for(run.sender, 1 if run.reason != "cancelled" else EVENT_TIMEOUT)
         run.values.clear()
         if not run.finished.done():
             run.finished.set_result(None)
@@ -476,6 +458,12 @@ class Runner:
             nodes = run.active.get(caller)
             if nodes and not run.finished.done():
                 self._event(run, nodes[-1], "running", progress=progress)
+
+
+def file_sha256(path: str | None) -> str:
+    if not path:
+        raise OSError("no file")
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _fraction(value: Any) -> float:

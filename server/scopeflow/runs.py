@@ -1,7 +1,9 @@
-"""Run records on disk: one JSON file per run under ``<data dir>/runs/``, so history survives a restart."""
+"""Runs: a run in the hub's memory (:class:`Run`), and run records on disk, one JSON file per run under
+``<data dir>/runs/``, so that history survives a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -10,12 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .manifest import OpSpec
 from .registry import _write_atomic
+from .workflow import Workflow
 
-__all__ = ["RunStore", "new_run_id"]
+__all__ = ["NodeFailed", "Run", "RunStore", "new_run_id", "remote_error_text"]
 
 RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{3}-[0-9a-f]{6}$")
 MAX_EVENTS = 2000  # per record; the newest are kept
+MAX_RUNS = 1000  # records kept; older ones are removed as new runs end
 
 
 def new_run_id() -> str:
@@ -80,6 +85,14 @@ class RunStore:
         """Run ids, newest first."""
         return sorted((p.stem for p in self.root.glob("*.json") if RUN_ID.match(p.stem)), reverse=True)
 
+    def prune(self, keep: int = MAX_RUNS) -> list[str]:
+        """Remove all but the newest ``keep`` records; returns the ids removed."""
+        old = self.ids()[keep:]
+        for run_id in old:
+            with contextlib.suppress(OSError):
+                self.path(run_id).unlink()
+        return old
+
     def latest(self, limit: int, live: set[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for run_id in self.ids():
@@ -90,3 +103,52 @@ class RunStore:
             except KeyError:
                 continue
         return found
+
+
+class NodeFailed(Exception):
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
+def remote_error_text(exc: BaseException) -> tuple[str, str]:
+    """(message, traceback) of an exception; imjoy-rpc's RemoteError carries the plugin's traceback."""
+    text = str(exc)
+    if text.startswith("RemoteError:"):
+        text = text.removeprefix("RemoteError:").strip()
+        lines = [line for line in text.splitlines() if line.strip() and not line[0].isspace()]
+        message = lines[-1] if lines else type(exc).__name__
+        if "\n" in text and text.count("Traceback (most recent call last)") > 1:  # the trace told twice
+            text = text[: text.index("Traceback (most recent call last)", 1)].rstrip()
+            text = text.removesuffix("Exception:").rstrip()
+        return message, text if "\n" in text else ""
+    if isinstance(exc, NodeFailed):
+        return text, exc.trace
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__, ""
+
+
+class Run:
+    """One run in this hub's memory: its workflow, values, tasks and record."""
+
+    def __init__(self, run_id: str, workflow: Workflow, needed: list[str], options: dict[str, Any]) -> None:
+        self.id = run_id
+        self.workflow = workflow
+        self.needed = needed
+        self.options = options
+        self.nodes = {n.id: n for n in workflow.nodes}
+        self.ops: dict[str, OpSpec] = {}
+        self.shas: dict[str, str] = {}
+        self.values: dict[str, dict[str, Any]] = {}  # node id (or "$input") → port → value
+        self.hashes: dict[str, dict[str, str]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.active: dict[str, list[str]] = {}  # plugin id → nodes it is running now
+        self.started = time.monotonic()
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.on_event: Any = None
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.sender: asyncio.Task[None] | None = None
+        self.finisher: asyncio.Future[None] | None = None
+        self.cancelled = False
+        self.reason = "cancelled"
+        self.saved = time.monotonic()  # when the record was last written
+        self.record: dict[str, Any] = {}

@@ -221,8 +221,8 @@ class _Graph:
                     )
                 elif self.samples and sample not in self.samples:
                     self.add(None, field, f"input {put.name}: no sample {sample!r}")
-            if put.kind == "table" and put.default is not None:
-                self.add(None, field, f"input {put.name}: a table input has no default")
+            if put.kind == "table" and put.default is not None and not isinstance(put.default, dict | list):
+                self.add(None, field, f"input {put.name}: a table default is a dict or a list")
 
     def _nodes(self) -> None:
         unpinned: set[str] = set()
@@ -324,9 +324,6 @@ class _Graph:
 
     def _outputs(self) -> None:
         for i, out in enumerate(self.wf.outputs):
-            if out.from_[0] == INPUT:
-                self._source(out.from_, f"outputs[{i}].from")
-                continue
             self._source(out.from_, f"outputs[{i}].from")
 
     def _cycles(self) -> None:

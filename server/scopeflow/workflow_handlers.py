@@ -40,6 +40,7 @@ class WorkflowMixin(HubMixin):
         return Gallery(Path(builtin) / "workflows" if builtin else None)
 
     def check(self, doc: Any) -> dict[str, Any]:
+        self.hub.runner.refresh(doc)
         return validate(doc, self.hub.registry, self.hub.runner.samples)
 
     def finish_json(self, value: Any, status: int = 200) -> None:
