@@ -70,13 +70,15 @@ def test_gallery_workflow_runs_on_its_own_hub_then_from_the_cache(tmp_path):
     header = (out / "nuclei.csv").read_text().splitlines()[0]
     assert header.startswith("label,area,")
 
-    second = scopeflow_run(GALLERY, "--output", str(tmp_path / "two"), "--data-dir", str(data_dir))
+    second = scopeflow_run(
+        GALLERY, "--output", str(tmp_path / "two"), "--data-dir", str(data_dir), "--format", "png"
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "(3 cached)" in second.stdout
     record = json.loads((tmp_path / "two" / "run.json").read_text())
     assert all(node["cached"] for node in record["nodes"].values())
-    assert data.read_provenance(tmp_path / "two" / "labels.tif")["output"]["cached"] is True
-    again, _ = data.read_image(tmp_path / "two" / "labels.tif")
+    assert data.read_provenance(tmp_path / "two" / "labels.png")["output"]["cached"] is True
+    again, _ = data.read_image(tmp_path / "two" / "labels.png")  # labels < 65536: exact in a 16-bit PNG
     np.testing.assert_array_equal(again, labels)
 
 
@@ -187,3 +189,20 @@ def test_batch_state_keeps_finished_items_while_their_files_exist(tmp_path):
     assert BatchState(tmp_path).finished(key) is None
     (tmp_path / STATE_FILE).write_text("{not json")
     assert BatchState(tmp_path).items == {}
+
+
+def test_a_node_that_fails_is_named_and_the_other_outputs_are_kept(hub, tmp_path):
+    doc = json.loads(gallery.find(GALLERY).read_text())
+    for edge in doc["edges"]:
+        if edge["to"] == ["measure", "labels"]:
+            edge["from"] = ["smooth", "result"]  # float pixels are no labels: the measure node raises
+    path = tmp_path / "fails.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    result = scopeflow_run(str(path), "--output", str(out), "--hub", hub.url, "--token", hub.token)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error: node measure:" in result.stderr and "whole numbers" in result.stderr
+    assert "measure: error" in result.stderr  # the node's own line
+    assert (out / "smoothed.tif").is_file() and (out / "labels.tif").is_file()
+    assert not (out / "nuclei.csv").exists()
+    assert json.loads((out / "run.json").read_text())["nodes"]["measure"]["state"] == "error"

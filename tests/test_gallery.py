@@ -79,3 +79,21 @@ def test_pin_script_reports_the_gallery_up_to_date():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("up to date") == len(NAMES)
+
+
+def test_pin_script_repins_a_stale_copy(tmp_path):
+    name = NAMES[0]
+    doc = json.loads((gallery.GALLERY_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    plugin = gallery.used_plugins(doc)[0]
+    doc["plugins"][plugin]["sha256"] = "0" * 64
+    (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    script = [sys.executable, str(ROOT / "scripts" / "pin-workflows"), "--gallery", str(tmp_path)]
+    check = subprocess.run([*script, "--check"], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1 and f"{name}: {plugin}: pinned" in check.stdout
+    fix = subprocess.run(script, capture_output=True, text=True, timeout=120)
+    assert fix.returncode == 0 and f"{name}: re-pinned" in fix.stdout
+    fixed = json.loads((tmp_path / f"{name}.json").read_text())
+    assert gallery.stale_pins(fixed) == []
+    assert {k: v for k, v in fixed.items() if k != "plugins"} == {
+        k: v for k, v in doc.items() if k != "plugins"
+    }

@@ -250,7 +250,7 @@ async def _check(options: Options, doc: dict[str, Any], service: Any) -> None:
         print(f"warning: {text}", file=options.err)
 
 
-async def _session(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, url: str, token: str) -> int:
+async def _on_hub(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, url: str, token: str) -> int:
     from .client import connect
 
     server = await connect(url, token=token, reconnect=False, method_timeout=7 * 24 * 3600)
@@ -279,6 +279,9 @@ async def _single(runner: Runner, parsed: inputs.Parsed) -> int:
     for path in result["files"]:
         print(f"  wrote {path}", file=out)
     if result["error"]:
+        for node_id, node in (record.get("nodes") or {}).items():
+            if node.get("state") == "error" and node.get("traceback"):
+                print(f"{node_id}: {str(node['traceback']).rstrip()}", file=err)
         print(f"error: {result['error']}", file=err)
         return EXIT_FAILED
     return 0
@@ -378,9 +381,9 @@ def main(options: Options) -> int:
             raise UsageError(f"--format {options.image_format}: use tiff or png")
         if options.hub:
             token = options.token or os.environ.get("SCOPEFLOW_TOKEN") or ""
-            return asyncio.run(_session(options, doc, parsed, options.hub.rstrip("/"), token))
+            return asyncio.run(_on_hub(options, doc, parsed, options.hub.rstrip("/"), token))
         with LocalHub(options.data_dir) as hub:
-            return asyncio.run(_session(options, doc, parsed, hub.url, hub.token))
+            return asyncio.run(_on_hub(options, doc, parsed, hub.url, hub.token))
     except (UsageError, inputs.InputError) as exc:
         print(f"error: {exc}", file=options.err)
         return EXIT_USAGE
