@@ -186,7 +186,7 @@ export function App() {
         <span className="sf-status" data-testid="status">{status}</span>
         <button onClick={() => setInstallUrl("")}>Install plugin from URL</button>
       </header>
-      <aside className="sf-left">
+      <aside className="sf-left" hidden={view === "workflow"}>
         <PluginList onInstall={() => setInstallUrl("")} />
         <ErrorBoundary name="plugin panel">
           <PluginPanel />

@@ -369,7 +369,7 @@ function Canvas() {
           >
             <Background gap={20} color="#3a404a" />
             <Controls showInteractive={false} />
-            <MiniMap pannable zoomable style={{ height: 90, width: 140 }} />
+            {!empty && <MiniMap pannable zoomable style={{ height: 90, width: 140 }} />}
           </ReactFlow>
           {empty && (
             <div className="sf-wf-empty" data-testid="wf-empty">
