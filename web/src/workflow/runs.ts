@@ -88,9 +88,9 @@ export async function runWorkflow(until: string | null = null): Promise<void> {
       notify(`Not run: ${count} problem${count === 1 ? "" : "s"} to fix first. ${(check.errors ?? [])[0]?.message ?? ""}`, "error", false);
       return;
     }
-    // `_rintf` keeps imjoy-rpc from dropping the callback once `start` has returned (the hub ignores it)
-    const options: Record<string, unknown> = { ...(until ? { until } : {}), _rintf: true };
-    const onEvent = (event: unknown) => applyEvent(event);
+    // wrapped with `_rintf`: imjoy-rpc would otherwise forget the callback once `start` has returned
+    const options: Record<string, unknown> = until ? { until } : {};
+    const onEvent = { _rintf: true, on_event: (event: unknown) => applyEvent(event) };
     const id: string = await svc.start(doc, {}, options, onEvent);
     const run = editor.get().run;
     editor.set({ run: { ...(run as RunInfo), id, state: run?.state === "starting" ? "running" : (run as RunInfo).state } });
