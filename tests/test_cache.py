@@ -43,6 +43,7 @@ async def test_round_trip_of_arrays_tables_values(tmp_path: Path) -> None:
     assert again is not None
     assert np.array_equal(again.load("image"), image) and again.load("image").dtype == np.uint16
     assert again.load("table") == table and again.load("n") == 7
+    assert list(again.load("table")) == ["label", "area"]  # column order kept, not sorted
     assert again.outputs["image"].hash == await content_hash(image)  # stored, not recomputed
     assert cache.get("b" * 64) is None and cache.get("not a key") is None
 

@@ -33,6 +33,9 @@ def test_defaults_map_to_jupyter_server_config(tmp_path):
     assert "--ServerApp.allow_root=True" in argv
     assert "--KernelManager.autorestart=False" in argv
     assert sum(a.startswith("--Hub.plugins_dirs=") for a in argv) == 2
+    assert not any(a.startswith("--Hub.cache_bytes") for a in argv)  # the hub's own default
+    budget = serve_argv(parser().parse_args(["serve", "--cache-gib", "0.5"]))
+    assert "--Hub.cache_bytes=536870912" in budget
 
 
 def test_refuses_non_loopback_without_explicit_consent(tmp_path):

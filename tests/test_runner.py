@@ -165,6 +165,9 @@ async def test_independent_branches_run_at_once(svc: Any, tmp_path: Path) -> Non
     )
     assert calls[("add", None)] >= max(calls[("pause-end", "left")], calls[("pause-end", "right")])
     assert record["seconds"] < 2 * 1.5 + 2  # generous: in series it would be 3 s of pauses alone
+    # a node's seconds are its own work, not the time it waited for its parents
+    assert record["nodes"]["left"]["seconds"] >= 1.5
+    assert record["nodes"]["join"]["seconds"] < 1.0
 
 
 async def test_an_error_names_the_node_with_traceback_and_cancels_downstream(

@@ -231,7 +231,8 @@ class Cache:
                     if item.kind == "ndarray":
                         np.save(file, np.asarray(values[port]), allow_pickle=False)
                     else:
-                        file.write(canonical(values[port]))
+                        # as given (column order kept); the key and hash use the canonical form
+                        file.write(json.dumps(plain(values[port]), ensure_ascii=False).encode())
             meta = {
                 "key": key,
                 "created": time.time(),

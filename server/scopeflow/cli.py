@@ -28,6 +28,8 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
     if token is not None:
         argv.append(f"--IdentityProvider.token={token}")
     argv.extend(f"--Hub.plugins_dirs={os.path.abspath(p)}" for p in args.plugins_dir)
+    if args.cache_gib is not None:
+        argv.append(f"--Hub.cache_bytes={int(args.cache_gib * 2**30)}")
     if args.gateway_url:
         argv.append(f"--GatewayClient.url={args.gateway_url}")
     if args.hub_url:
@@ -62,6 +64,13 @@ def parser() -> argparse.ArgumentParser:
         "--allow-remote-access",
         action="store_true",
         help="allow --host beyond loopback (whoever reaches it with the token can run code)",
+    )
+    serve.add_argument(
+        "--cache-gib",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="size budget of the workflow result cache, in GiB (default 2)",
     )
     serve.add_argument(
         "--gateway-url", default=None, help="run plugin kernels on a Jupyter Kernel/Enterprise Gateway"

@@ -251,6 +251,7 @@ class Runner:
             parents = [run.tasks[p] for p in self._parents(run, node_id) if p in run.tasks]
             if parents:
                 await asyncio.wait(parents)
+            started = time.monotonic()  # a node's time is its own, not its parents' as well
             failed = [
                 p
                 for p in self._parents(run, node_id)
