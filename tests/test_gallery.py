@@ -97,3 +97,30 @@ def test_pin_script_repins_a_stale_copy(tmp_path):
     assert {k: v for k, v in fixed.items() if k != "plugins"} == {
         k: v for k, v in doc.items() if k != "plugins"
     }
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", NAMES)
+async def test_every_gallery_workflow_runs_with_its_defaults_then_from_the_cache(hub, name):
+    """Each example runs on its default sample through the hub's runner; a second run calls no plugin."""
+    from scopeflow.client import connect
+
+    doc = json.loads(gallery.find(name).read_text(encoding="utf-8"))
+    server = await connect(hub.url, token=hub.token)
+    try:
+        svc = await server.get_service("workflows")
+        first = await svc.run(doc)
+        assert first["state"] == "done", {k: v.get("error") for k, v in first["nodes"].items()}
+        assert {n["id"] for n in doc["nodes"]} == set(first["nodes"])
+        for output in doc["outputs"]:
+            summary = first["outputs"][output["name"]]["summary"]
+            if summary["kind"] == "ndarray":
+                assert summary["shape"][-2:] == [512, 512]  # the nuclei-2d sample, whatever was done to it
+            if summary["kind"] == "table":  # one row per nucleus found: the sample has 125
+                assert 50 < summary["rows"] < 250, summary
+        second = await svc.run(doc)
+        assert second["state"] == "done"
+        assert {node["state"] for node in second["nodes"].values()} == {"cached"}
+        assert second["seconds"] < first["seconds"]
+    finally:
+        await server.disconnect()

@@ -105,7 +105,7 @@ def write_result(
 
     Arrays become ``NAME.tif`` (or ``NAME.png``: 2D, or 2D with 1/3/4 channels; otherwise TIFF), tables
     ``NAME.csv`` and anything else ``NAME.json``; the last two with ``NAME.provenance.json`` beside them.
-    ``columns``: the table's column order, when the value may have lost it (tables that went through JSON elsewhere).
+    ``columns``: the table's column order, for a value that may have lost it (a table sent through JSON).
     """
     directory.mkdir(parents=True, exist_ok=True)
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
