@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from scopeflow.launcher import announced_url
+
 ROOT = Path(__file__).resolve().parents[1]
 HUB_PLUGINS = Path(__file__).parent / "hub_plugins"
 ARTIFACTS = ROOT / "artifacts"
@@ -108,6 +110,12 @@ def start_hub(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"hub exited with {process.returncode}:\n{hub.log()}")
+        announced = announced_url(hub.log())
+        if announced is None:  # not listening yet; the token goes only where our hub announced itself
+            time.sleep(0.2)
+            continue
+        # the port it really took: another process may have taken the free one meanwhile
+        hub.url = f"http://{url_host}:{announced.rsplit(':', 1)[1]}"
         try:
             if hub.request("/api/hub")[0] == 200:
                 return hub

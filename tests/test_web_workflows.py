@@ -245,6 +245,8 @@ async def test_a_shared_link_opens_the_workflow_in_a_fresh_page(
     here = await viewed_image(page)
     await open_editor(page)
     await page.get_by_test_id("wf-share").click()
+    # the link is made asynchronously (compression): wait for it
+    await expect(page.get_by_test_id("wf-share")).to_have_attribute("data-link", re.compile("#workflow="))
     link = await page.get_by_test_id("wf-share").get_attribute("data-link")
     assert link and "#workflow=" in link and link.startswith(wf_hub.url)
     sent = await page.evaluate("window.__scopeflowWorkflow.doc()")

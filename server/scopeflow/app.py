@@ -132,6 +132,7 @@ class Hub(ExtensionApp):
     def _announce(self) -> None:
         server = self.server
         host = "127.0.0.1" if server.ip in ("", "0.0.0.0") else server.ip
+        host = f"[{host}]" if ":" in host else host
         url = f"http://{host}:{server.port}{server.base_url}"
         token = server.identity_provider.token
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -14,6 +15,16 @@ from pathlib import Path
 from types import TracebackType
 
 __all__ = ["LocalHub"]
+
+
+ANNOUNCED = re.compile(r"Open this URL in a browser:\s+(https?://[^\s?]+?)/?\?token=")
+
+
+def announced_url(log: str) -> str | None:
+    """The URL a hub printed once it listened (its port may differ from the one asked for, if that
+    one was taken meanwhile); None until it has."""
+    found = ANNOUNCED.search(log)
+    return found.group(1) if found else None
 
 
 def free_port() -> int:
@@ -62,6 +73,11 @@ class LocalHub:
                 raise RuntimeError(
                     f"the hub exited with code {self.process.returncode}:\n{self.log()[-3000:]}"
                 )
+            url = announced_url(self.log())
+            if url is None:  # the token goes only to the address our hub announced
+                time.sleep(0.2)
+                continue
+            self.url = url
             try:
                 request = urllib.request.Request(
                     self.url + "/api/hub", headers={"Authorization": f"token {self.token}"}
