@@ -1,6 +1,6 @@
 """Quality benchmark: the denoising and segmentation plugins, run through a hub, scored against ground truth.
 
-    python bench/quality.py [--json FILE] [--quick]
+    python bench/quality.py [--json FILE] [--quick] [--only denoising|segmentation]
 
 Denoising: the real DSB2018 nuclei image (sample ``nuclei-2d``, 512x512) scaled to [0, 1], a 256x256
 crop of it and the whole image, with Gaussian noise of sigma = 0.15 added (seeded). PSNR and SSIM of: the
@@ -134,14 +134,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--quick", action="store_true", help="the 256x256 crop only, a short noise2void")
+    parser.add_argument("--only", choices=["denoising", "segmentation"], help="run one part only")
     args = parser.parse_args()
     with BenchHub() as hub:
         server = await connect(hub.url, token=hub.token)
         try:
-            figures = {
-                "denoising": await denoising(server, args.quick),
-                "segmentation": await segmentation(server),
-            }
+            figures: dict[str, Any] = {}
+            if args.only != "segmentation":
+                figures["denoising"] = await denoising(server, args.quick)
+            if args.only != "denoising":
+                figures["segmentation"] = await segmentation(server)
         finally:
             await server.disconnect()
     if args.json:

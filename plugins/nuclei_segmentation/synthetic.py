@@ -2,8 +2,9 @@
 
 Each image has nuclei of random size (``radius`` range), shape (ellipses bent by a smooth random
 displacement), brightness (dim beside bright, as in real fields), internal texture and bright spots
-(nucleoli/chromocentres), crowding (touching and slightly overlapping neighbours), out-of-focus blur, an
-uneven background, and Poisson + Gaussian noise of random strength.
+(nucleoli/chromocentres), crowding (nuclei placed against earlier ones: touching pairs and clusters,
+slightly overlapping neighbours), out-of-focus blur, an uneven background, and Poisson + Gaussian noise of
+random strength.
 """
 
 from __future__ import annotations
@@ -20,17 +21,24 @@ def nuclei_image(
     signal = np.zeros((size, size), dtype=np.float32)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     mean_radius = rng.uniform(*radius)
-    density = rng.uniform(0.15, 0.6)  # fraction of the area covered
+    density = rng.uniform(0.15, 0.65)  # fraction of the area covered
     count = int(density * size * size / (np.pi * mean_radius**2)) + 1
     bright_spread = rng.uniform(0.1, 0.8)
     warp = _displacement(rng, size, strength=rng.uniform(0, 0.25) * mean_radius)
+    clustering = rng.uniform(0.2, 0.8)  # chance that a nucleus is placed against an earlier one
+    centres: list[tuple[float, float, float]] = []
     label = 0
     for _ in range(count * 4):
         if label >= count:
             break
         r = float(np.clip(mean_radius * rng.lognormal(0, 0.25), radius[0] * 0.6, radius[1] * 1.3))
         a, b = r * rng.uniform(1.0, 1.5), r * rng.uniform(0.65, 1.0)
-        cy, cx = rng.uniform(-r / 2, size + r / 2, 2)
+        if centres and rng.random() < clustering:  # touching pairs and clusters, as in dense fields
+            py, px, pr = centres[int(rng.integers(len(centres)))]
+            angle, gap = rng.uniform(0, 2 * np.pi), (pr + r) * rng.uniform(0.75, 1.05)
+            cy, cx = py + gap * np.sin(angle), px + gap * np.cos(angle)
+        else:
+            cy, cx = rng.uniform(-r / 2, size + r / 2, 2)
         theta = rng.uniform(0, np.pi)
         dy, dx = yy + warp[0] - cy, xx + warp[1] - cx
         u = (dx * np.cos(theta) + dy * np.sin(theta)) / a
@@ -42,6 +50,7 @@ def nuclei_image(
         if overlap > rng.uniform(0.0, 0.15):  # touching is common, real overlap rare
             continue
         label += 1
+        centres.append((float(cy), float(cx), float(np.sqrt(a * b))))
         labels[inside & (labels == 0)] = label
         brightness = rng.lognormal(0, bright_spread)
         texture = 1 + rng.uniform(0, 0.35) * _smooth_noise(rng, size, rng.uniform(1, 3))
