@@ -57,8 +57,9 @@ matched nuclei:
 
 Below the goal of 0.90 (the level of StarDist and Cellpose, trained on thousands of real nuclei). Fewer
 touching nuclei are merged than before (recall 0.75 → 0.83), at the cost of some nuclei split in two
-(precision 0.88 → 0.81) and outlines less exact (matched IoU 0.72). About 23 s for the 512x512 image
-through the hub on two busy cores (four mirrored passes).
+(precision 0.88 → 0.81) and outlines less exact (matched IoU 0.72). The 512x512 image takes 1.6 s on two idle
+CPU cores (3.8 s the first time, loading the model), and 23 s through the hub on cores busy with other work
+(load 7); the four mirrored passes are most of it.
 
 **Transfer test.** Trained on synthetic 2D images, tested on real 2D images of another kind: the DSB2018 image
 above, and every plane of the StarDist 3D stack (sample `nuclei-3d`: smaller (about 11 px), denser nuclei,
