@@ -202,6 +202,19 @@ async def test_undo_redo_copy_paste_and_delete(editor: Recorded):
         json.dumps({"from": ["$input", "image"], "to": ["blur", "image"]}, sort_keys=True),
         json.dumps({"from": ["$input", "image-2"], "to": ["blur-2", "image"]}, sort_keys=True),
     }
+    # a double click renames a node; Delete while typing edits the name, not the graph; undo restores it
+    blur = page.get_by_test_id("wf-node-blur")
+    await blur.get_by_test_id("wf-node-title").dblclick()
+    await blur.get_by_test_id("wf-node-rename").fill("Smooth x")
+    await page.keyboard.press("Backspace")
+    await page.keyboard.press("Delete")
+    await page.keyboard.press("Enter")
+    await expect(blur.get_by_test_id("wf-node-title")).to_have_text("Smooth")
+    await expect(nodes).to_have_count(4)
+    doc = await page.evaluate("window.__scopeflowWorkflow.doc()")
+    assert doc["nodes"][0]["label"] == "Smooth"
+    await page.get_by_test_id("wf-undo").click()
+    await expect(blur.get_by_test_id("wf-node-title")).to_have_text("Gaussian blur")
     editor.assert_offline()
 
 

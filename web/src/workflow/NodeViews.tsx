@@ -124,6 +124,40 @@ function Param({ nodeId, port, value }: { nodeId: string; port: PortSpec; value:
   );
 }
 
+/** A node's title; a double click renames it (an empty name goes back to the op's title). */
+function NodeTitle({ id, label, fallback }: { id: string; label?: string; fallback: string }) {
+  const [draft, setDraft] = useState<string | null>(null);
+  if (draft === null) {
+    return (
+      <strong title="double-click to rename" onDoubleClick={() => setDraft(label || fallback)} data-testid="wf-node-title">
+        {label || fallback}
+      </strong>
+    );
+  }
+  const finish = (keep: boolean) => {
+    const name = draft.trim();
+    if (keep && name !== (label || fallback)) patchNode(id, { label: name && name !== fallback ? name : undefined }, "label");
+    setDraft(null);
+  };
+  return (
+    <input
+      className="nodrag sf-wf-rename"
+      autoFocus
+      value={draft}
+      maxLength={80}
+      aria-label="node name"
+      data-testid="wf-node-rename"
+      onChange={(e) => setDraft(e.target.value)}
+      onBlur={() => finish(true)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") finish(true);
+        if (e.key === "Escape") finish(false);
+        e.stopPropagation(); // Delete and Ctrl+Z edit the text, not the graph
+      }}
+    />
+  );
+}
+
 export function OpNodeView({ id, data, selected }: NodeProps<OpNode>) {
   const plugins = useStore((s) => s.plugins);
   const edges = useEditor((s) => s.edges);
@@ -146,7 +180,7 @@ export function OpNodeView({ id, data, selected }: NodeProps<OpNode>) {
   return (
     <div className={`sf-wf-node${selected ? " sf-wf-selected" : ""}${run ? ` sf-wf-run-${run.state}` : ""}`} data-testid={`wf-node-${id}`} data-state={run?.state ?? ""}>
       <div className="sf-wf-head" title={op.description}>
-        <strong>{data.label || op.title || op.name}</strong>
+        <NodeTitle id={id} label={data.label} fallback={op.title || op.name} />
         {plugin.name !== (data.label || op.title || op.name) && <span className="sf-muted sf-small">{plugin.name}</span>}
         <RunBadge run={run} />
       </div>
