@@ -251,6 +251,8 @@ async def test_a_shared_link_opens_the_workflow_in_a_fresh_page(
     await build_blur(page)
     await page.get_by_test_id("wf-node-blur").get_by_test_id("wf-param-sigma").fill("1.5")
     await page.get_by_test_id("wf-title").fill("Smooth nuclei")
+    await page.get_by_test_id("wf-about").click()
+    await page.get_by_test_id("wf-description").fill("Blur *before* counting.")
     await page.get_by_test_id("wf-run").click()
     await expect(page.get_by_test_id("wf-node-blur")).to_have_attribute("data-state", DONE, timeout=120_000)
     await page.get_by_test_id("wf-node-blur").locator(".sf-wf-head").click()
@@ -263,6 +265,7 @@ async def test_a_shared_link_opens_the_workflow_in_a_fresh_page(
     link = await page.get_by_test_id("wf-share").get_attribute("data-link")
     assert link and "#workflow=" in link and link.startswith(wf_hub.url)
     sent = await page.evaluate("window.__scopeflowWorkflow.doc()")
+    assert sent["description"] == "Blur *before* counting."
     # someone else opens it: a new browser context, the token given by hand
     context, other = await open_app(browser, wf_hub, "/" + link.split("/", 3)[3])
     there_page = other.page

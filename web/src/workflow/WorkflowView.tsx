@@ -135,6 +135,8 @@ function PinBanner() {
 
 function Toolbar({ onOpen }: { onOpen: (tab: "gallery" | "saved") => void }) {
   const title = useEditor((s) => s.title);
+  const description = useEditor((s) => s.description);
+  const [about, setAbout] = useState(false);
   const run = useEditor((s) => s.run);
   const saved = useEditor((s) => s.saved);
   const canUndo = useEditor((s) => s.past.length > 0);
@@ -186,6 +188,21 @@ function Toolbar({ onOpen }: { onOpen: (tab: "gallery" | "saved") => void }) {
   return (
     <div className="sf-wf-toolbar">
       <input className="sf-wf-title" value={title} onChange={(e) => editor.set({ title: e.target.value })} aria-label="workflow title" data-testid="wf-title" />
+      <button onClick={() => setAbout(!about)} aria-expanded={about} title="What this workflow does: shown with it in the gallery and in shared links" data-testid="wf-about">
+        About
+      </button>
+      {about && (
+        <textarea
+          className="sf-wf-about"
+          value={description}
+          autoFocus
+          placeholder="What does this workflow do, on which images, and what should one look at in its results? (Markdown)"
+          onChange={(e) => editor.set({ description: e.target.value })}
+          onBlur={() => setAbout(false)}
+          aria-label="workflow description"
+          data-testid="wf-description"
+        />
+      )}
       <button className="sf-primary" disabled={running || !connected || missing} onClick={() => void runWorkflow()} title={missing ? "Install the missing plugins first" : "Run the whole workflow"} data-testid="wf-run">
         ▶ Run
       </button>
