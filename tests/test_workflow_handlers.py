@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -212,3 +213,19 @@ def test_a_missing_gallery_folder_is_an_empty_gallery(tmp_path: Path) -> None:
     assert Gallery(None).listing() == []
     with pytest.raises(KeyError):
         Gallery(tmp_path / "nowhere").load("denoise")
+
+
+def test_pin_never_installs_from_a_url_nor_another_plugins_copy(
+    wf_hub: HubProcess, file_server: tuple[str, Path]
+) -> None:
+    """A shared document names the URL and the sha256: the hub must not fetch and install that file."""
+    base, folder = file_server
+    evil = PLUGIN_V1.replace("VERSION", "6.6").replace('"id": "pinned"', '"id": "intruder"')
+    (folder / "evil.py").write_text(evil)
+    sha = hashlib.sha256(evil.encode()).hexdigest()
+    before = wf_hub.json("/api/plugins/wf-ops")["sha256"]
+    body = {"plugin": "wf-ops", "sha256": sha, "url": f"{base}/evil.py"}
+    status, reply = wf_hub.request("/api/workflows/pin", "POST", body)
+    assert status == 409 and b"not kept on this hub" in reply
+    assert wf_hub.json("/api/plugins/wf-ops")["sha256"] == before
+    assert wf_hub.request("/api/plugins/intruder")[0] == 404  # nothing was fetched and installed

@@ -16,7 +16,7 @@ from tornado import web
 
 from .documents import Documents, Gallery
 from .handlers import HubMixin
-from .manifest import ManifestError
+from .manifest import ManifestError, parse_plugin
 from .registry import PluginChanged
 from .workflow import json_schema, make_pins, validate
 
@@ -150,29 +150,34 @@ class PinHandler(WorkflowMixin, APIHandler):
         current = registry.known(plugin)
         if current is None or current.sha256 != sha:
             try:
-                restored = await self._restore(plugin, sha, body.get("url"))
+                restored = await self._restore(plugin, sha)
             except (PluginChanged, ManifestError, ValueError) as exc:
                 raise web.HTTPError(409, str(exc)) from None
             if not restored:
                 raise web.HTTPError(
-                    409, f"{plugin} {sha[:12]}… is neither kept on this hub nor served by its URL any more"
+                    409,
+                    f"{plugin} {sha[:12]}… is not kept on this hub: install it from its URL (you will see it "
+                    "before anything runs)",
                 )
             await self.hub.engine.stop(plugin)  # its next use starts the pinned version
         self.finish_json({"plugin": plugin, "state": "ok", "current": make_pins(registry, [plugin])[plugin]})
 
-    async def _restore(self, plugin: str, sha: str, url: Any) -> bool:
+    async def _restore(self, plugin: str, sha: str) -> bool:
+        """Put back a kept copy (every version installed here was trusted once). A file only at a URL is
+        never installed from here: that goes through the preview-and-trust dialog like any other install."""
         registry = self.hub.registry
         for copy in sorted(registry.versions_dir.glob(f"{plugin}-{sha[:12]}*")):
             data = copy.read_bytes()
-            if hashlib.sha256(data).hexdigest() == sha:
-                suffix = copy.name[len(f"{plugin}-{sha[:12]}") :]
-                index = registry._read_index().get(plugin, {})
-                registry.install_source(data, f"{plugin}{suffix}", source_url=index.get("source_url"))
-                return True
-        known = registry.known(plugin)
-        urls = [u for u in (url, known.source_url if known else None) if isinstance(u, str) and u]
-        for candidate in urls:
-            await registry.install_url(candidate, sha256=sha, public_only=False)
+            if hashlib.sha256(data).hexdigest() != sha:
+                continue
+            suffix = copy.name[len(f"{plugin}-{sha[:12]}") :]
+            try:
+                if parse_plugin(data, f"{plugin}{suffix}").id != plugin:  # a copy of another plugin
+                    continue
+            except ManifestError:
+                continue
+            index = registry._read_index().get(plugin, {})
+            registry.install_source(data, f"{plugin}{suffix}", source_url=index.get("source_url"))
             return True
         return False
 

@@ -43,6 +43,15 @@ import { forgetLink, linkedWorkflow, decodeDoc, shareLink } from "./share";
 const editable = (target: EventTarget | null) =>
   target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
 
+/** The host of a URL from a document, or the text itself when it is not a URL. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url.slice(0, 60);
+  }
+}
+
 function slug(title: string): string {
   return title.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+|-+$/g, "").slice(0, 60) || "workflow";
 }
@@ -118,7 +127,7 @@ function PinBanner() {
             </button>{" "}
             {p.pinned.url && (
               <button className="sf-mini" onClick={() => setApp({ installUrl: p.pinned.url })} data-testid="wf-pin-install">
-                install from {new URL(p.pinned.url).host}…
+                install from {hostOf(p.pinned.url)}…
               </button>
             )}
           </li>

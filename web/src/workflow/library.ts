@@ -95,7 +95,7 @@ export async function checkPins(doc: WorkflowDoc = currentDoc()): Promise<void> 
 
 /** Put the pinned version of a plugin back on the hub (it keeps every version, or the URL still serves it). */
 export async function usePinned(p: PinState): Promise<void> {
-  await postJson(token(), "/api/workflows/pin", { plugin: p.plugin, sha256: p.pinned.sha256, url: p.pinned.url });
+  await postJson(token(), "/api/workflows/pin", { plugin: p.plugin, sha256: p.pinned.sha256 });
   await refreshPlugins();
   notify(`${p.plugin}: the pinned version ${p.pinned.version} is back`);
   await checkPins();
