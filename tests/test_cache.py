@@ -72,6 +72,7 @@ async def test_writes_are_atomic_and_leftovers_cleared(tmp_path: Path) -> None:
     leftover = cache.tmp / f"{key}.dead"  # a write a stopped hub never finished
     leftover.mkdir(parents=True)
     (leftover / "0.npy").write_bytes(b"half")
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))  # left over an hour ago
     cache = Cache(tmp_path / "cache")
     assert not leftover.exists() and cache.get(key) is None
     entry = await cache.put(key, {"x": ("value", [1, 2])})
@@ -105,3 +106,42 @@ async def test_a_corrupt_entry_is_a_miss_not_a_crash(tmp_path: Path, damage: str
     path.mkdir(parents=True)
     (path / "meta.json").write_text(meta)
     assert cache.get("e" * 64) is None
+
+
+def test_code_digest_covers_the_plugins_folder_of_weights(tmp_path: Path) -> None:
+    from scopeflow.cache import code_digest
+
+    plugin = tmp_path / "segment.py"
+    plugin.write_text("PLUGIN = {}")
+    assert code_digest("s" * 64, str(plugin)) == "s" * 64  # a plugin alone: its file's sha256
+    (tmp_path / "segment").mkdir()
+    weights = tmp_path / "segment" / "weights.pt"
+    weights.write_bytes(b"one")
+    first = code_digest("s" * 64, str(plugin))
+    (tmp_path / "segment" / "__pycache__").mkdir()
+    (tmp_path / "segment" / "__pycache__" / "x.pyc").write_bytes(b"noise")
+    assert code_digest("s" * 64, str(plugin)) == first  # caches of Python do not count
+    weights.write_bytes(b"second")  # retrained: cached results of the old weights must not be served
+    assert code_digest("s" * 64, str(plugin)) != first
+
+
+def test_structured_arrays_hash_their_fields() -> None:
+    a = np.zeros(3, dtype=[("a", "<i4"), ("b", "<f4")])
+    b = np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")])
+    assert a.tobytes() == b.tobytes() and array_hash(a) != array_hash(b)
+
+
+async def test_held_outputs_survive_eviction_and_a_second_hub_keeps_the_firsts_writes(tmp_path: Path) -> None:
+    one_mb = np.zeros(1 << 20, dtype="uint8")
+    cache = Cache(tmp_path / "cache", budget=int(1.5 * (1 << 20)))
+    await cache.put("a" * 64, {"x": ("ndarray", one_mb)})
+    cache.hold("a" * 64, 60)  # a run's output its caller has not read yet
+    await cache.put("b" * 64, {"x": ("ndarray", one_mb)})
+    assert cache.get("a" * 64) is not None
+    busy = cache.tmp / "write-in-flight"  # another hub on the same data dir is writing
+    busy.mkdir(parents=True)
+    old = cache.tmp / "left-by-a-killed-hub"
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    Cache(tmp_path / "cache")
+    assert busy.exists() and not old.exists()

@@ -95,6 +95,8 @@ def test_params_are_checked_against_the_op_schema(registry: Registry) -> None:
     doc = document(registry)
     doc["nodes"][0]["params"] = {"value": -1}
     assert errors(doc, registry)[0]["message"] == "node make: value must be ≥ 0, got -1"
+    doc["nodes"][0]["params"] = {"value": float("nan")}  # json.loads and msgpack let NaN through
+    assert errors(doc, registry)[0]["message"] == "node make: value must not hold NaN or infinity"
 
 
 def test_unknown_plugin_op_port_and_duplicates(registry: Registry) -> None:

@@ -49,9 +49,32 @@ def canonical(value: Any) -> bytes:
     return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_FILE_HASHES: dict[tuple[str, int, int], bytes] = {}
+
+
+def code_digest(plugin_sha256: str, plugin_path: str | None) -> str:
+    """What a node's results depend on besides its inputs and parameters: the plugin file and, when a folder
+    of the same name stands beside it (weights, helper modules), every file in that folder."""
+    folder = Path(plugin_path).with_suffix("") if plugin_path else None
+    if folder is None or not folder.is_dir():
+        return plugin_sha256
+    digest = hashlib.sha256(plugin_sha256.encode())
+    for file in sorted(folder.rglob("*")):
+        rel = file.relative_to(folder)
+        if not file.is_file() or any(part.startswith((".", "__pycache__")) for part in rel.parts):
+            continue
+        stat = file.stat()
+        mark = (str(file), stat.st_size, stat.st_mtime_ns)
+        if mark not in _FILE_HASHES:  # weights are read once per change, not at every run
+            _FILE_HASHES[mark] = hashlib.sha256(file.read_bytes()).digest()
+        digest.update(f"{rel.as_posix()}|".encode() + _FILE_HASHES[mark])
+    return digest.hexdigest()
+
+
 def array_hash(array: np.ndarray) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{array.dtype.str}|{list(array.shape)}|".encode())
+    kind = array.dtype.str if array.dtype.fields is None else str(array.dtype.descr)  # |V8 says too little
+    digest.update(f"{kind}|{list(array.shape)}|".encode())
     flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
     for start in range(0, flat.size, _CHUNK):
         digest.update(flat[start : start + _CHUNK].data)
@@ -140,10 +163,20 @@ class Cache:
         self.tmp = self.root / "tmp"
         self.budget = int(budget)
         self._index: dict[str, tuple[int, float]] = {}  # key → (bytes, last use)
+        self._held: dict[str, float] = {}  # key → until when eviction leaves it alone
         self._scan()
 
+    def hold(self, key: str, seconds: float) -> None:
+        """Keep ``key`` out of eviction for a while (a run's outputs, until its caller has read them)."""
+        self._held[key] = max(self._held.get(key, 0.0), time.time() + seconds)
+
     def _scan(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)  # writes a stopped hub never finished
+        # writes a stopped hub never finished; not those of another hub busy on the same data dir
+        stale = time.time() - 3600
+        for item in self.tmp.glob("*") if self.tmp.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if item.stat().st_mtime < stale:
+                    shutil.rmtree(item, ignore_errors=True)
         self.objects.mkdir(parents=True, exist_ok=True)
         for shard in self.objects.iterdir():
             if not shard.is_dir():
@@ -264,10 +297,12 @@ class Cache:
         """Take the least recently used entries out of the index until the rest fits the budget."""
         victims = []
         total = self.size
+        now = time.time()
+        self._held = {k: until for k, until in self._held.items() if until > now}
         for key, (size, _) in sorted(self._index.items(), key=lambda item: item[1][1]):
             if total <= self.budget:
                 break
-            if key != keep:  # the entry just written stays, even alone over the budget
+            if key != keep and key not in self._held:  # the entry just written stays, even alone over budget
                 self._index.pop(key, None)
                 total -= size
                 victims.append(key)

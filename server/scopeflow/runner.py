@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import data
-from .cache import Cache, CacheEntry, content_hash, node_key, plain, summary
+from .cache import Cache, CacheEntry, code_digest, content_hash, node_key, plain, summary
 from .manifest import OpSpec
 from .registry import Registry
 from .runs import MAX_EVENTS, NodeFailed, Run, RunStore, new_run_id, remote_error_text
@@ -35,6 +35,7 @@ log = logging.getLogger("scopeflow.runner")
 
 TERMINAL = ("cached", "done", "error", "cancelled")
 SAVE_EVERY = 1.0  # seconds: a running run's record is written at most this often (and when it ends)
+OUTPUT_HOLD = 3600  # seconds a run's outputs stay out of eviction, for its caller to read them
 EVENT_TIMEOUT = 30  # seconds an on_event callback may take before the run stops calling it
 
 
@@ -114,6 +115,7 @@ class Runner:
             node = run.nodes[node_id]
             manifest = self.registry.get(node.plugin)
             run.shas[node.plugin] = manifest.sha256
+            run.code[node.plugin] = code_digest(manifest.sha256, manifest.path)
             run.ops[node_id] = next(o for o in manifest.ops if o.name == node.op)
         run.record = {
             "id": run.id,
@@ -143,10 +145,10 @@ class Runner:
         if isinstance(on_event, dict):  # {"_rintf": true, "on_event": fn}: imjoy-rpc keeps fn after start
             on_event = on_event.get("on_event")
         run.on_event = on_event if callable(on_event) else None
+        self.store.save(run.record)  # first: a run that cannot be recorded does not start at all
         if run.on_event is not None:
             run.sender = asyncio.ensure_future(self._send_events(run))
         self.runs[run.id] = run
-        self.store.save(run.record)
         for node_id in needed:
             self._event(run, node_id, "queued")
         for node_id in needed:
@@ -285,7 +287,7 @@ class Runner:
                 args.append(node.params[port.name])
             else:
                 args.append(port.default)
-        key = node_key(run.shas[node.plugin], op.name, node.params, fed)
+        key = node_key(run.code[node.plugin], op.name, node.params, fed)
         run.record["nodes"][node_id]["key"] = key
         entry = self.cache.get(key) if run.options.get("cache", True) is not False else None
         if entry is not None and set(entry.outputs) == {p.name for p in op.outputs}:
@@ -324,6 +326,12 @@ class Runner:
                     await engine.stop(plugin)  # type: ignore[union-attr]
         context = {"from": self.manager.peer_id, "to": self.manager.peer_id}
         service = await self.manager.get_service(f"{plugin}:default", context=context)
+        started = getattr(kernel := getattr(engine, "plugins", {}).get(plugin), "sha256", None)
+        if kernel is not None and started not in (None, sha256):  # the file changed as its kernel started
+            raise NodeFailed(
+                f"{plugin} changed during this run (its kernel runs {started[:12]}…, the run uses "
+                f"{sha256[:12]}…): run the workflow again"
+            )
         function = service.get(op) if isinstance(service, dict) else None
         if not callable(function):
             raise NodeFailed(f"{plugin} offers no function {op}")
@@ -335,6 +343,7 @@ class Runner:
         run.record["nodes"][node_id]["outputs"] = {port: s.summary for port, s in entry.outputs.items()}
         for out in run.workflow.outputs:
             if out.from_[0] == node_id and out.from_[1] in entry.outputs:
+                self.cache.hold(entry.key, OUTPUT_HOLD)  # the caller reads it after the run
                 stored = entry.outputs[out.from_[1]]
                 run.record["outputs"][out.name] = {
                     "node": node_id,

@@ -138,6 +138,7 @@ class Run:
         self.nodes = {n.id: n for n in workflow.nodes}
         self.ops: dict[str, OpSpec] = {}
         self.shas: dict[str, str] = {}
+        self.code: dict[str, str] = {}  # plugin → digest of its file and its folder (cache keys)
         self.values: dict[str, dict[str, Any]] = {}  # node id (or "$input") → port → value
         self.hashes: dict[str, dict[str, str]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}

@@ -9,6 +9,7 @@ that table. Nothing here runs plugin code.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -420,8 +421,20 @@ _TYPES: dict[str, Any] = {
 }
 
 
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
 def value_problem(name: str, value: Any, schema: dict[str, Any]) -> str:
     """Why ``value`` does not fit a port's JSON schema (type, enum, bounds, lengths; ``""``: it does)."""
+    if not _finite(value):  # JSON has no NaN or infinity: a document with them could not be written back
+        return f"{name} must not hold NaN or infinity"
     types = schema.get("type")
     if types is not None:
         allowed = [types] if isinstance(types, str) else list(types)

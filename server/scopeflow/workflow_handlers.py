@@ -68,7 +68,7 @@ class WorkflowHandler(WorkflowMixin, APIHandler):
     @web.authenticated
     def get(self, name: str) -> None:
         version = self.get_argument("version", None)
-        if version is not None and not version.isdigit():
+        if version is not None and not (version.isascii() and version.isdigit() and len(version) < 10):
             raise web.HTTPError(400, f"version must be a number, not {version!r}")
         try:
             self.finish_json(self.documents.load(name, int(version) if version else None))
