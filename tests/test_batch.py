@@ -187,6 +187,12 @@ def test_batch_state_keeps_finished_items_while_their_files_exist(tmp_path):
     assert BatchState(tmp_path).finished(key)["item"] == "a.tif"
     (tmp_path / "a" / "x.tif").unlink()  # its result is gone: run it again
     assert BatchState(tmp_path).finished(key) is None
+    # a new file with the same name (another folder) never gets a finished item's output folder
+    state = BatchState(tmp_path)
+    other = BatchState.key("w" * 64, "j" * 64, {"input": "image"})
+    assert state.folder_for(other, "a", set()) == "a-2"
+    assert state.folder_for(key, "renamed", set()) == "a"  # an item keeps the folder it had
+    assert state.folder_for(other, "b", {"b"}) == "b-2"  # nor one given out in this invocation
     (tmp_path / STATE_FILE).write_text("{not json")
     assert BatchState(tmp_path).items == {}
 

@@ -104,6 +104,19 @@ class BatchState:
             return None
         return entry
 
+    def folder_for(self, key: str, stem: str, taken: set[str]) -> str:
+        """The item's output folder: the one it had before, else ``stem``, ``stem-2``, ... that no other
+        item of this batch (now or in an earlier invocation) has."""
+        earlier = self.items.get(key, {}).get("folder")
+        if isinstance(earlier, str) and earlier and earlier not in taken:
+            return earlier
+        claimed = taken | {e.get("folder") for k, e in self.items.items() if k != key}
+        folder, n = stem, 1
+        while folder in claimed:
+            n += 1
+            folder = f"{stem}-{n}"
+        return folder
+
     def record(self, key: str, entry: dict[str, Any]) -> None:
         self.items[key] = entry
         body = {"format": "scopeflow.batch-state", "version": 1, "items": self.items}
@@ -301,14 +314,11 @@ async def _batch(runner: Runner, parsed: inputs.Parsed) -> int:
         "fixed": {k: g.provenance.get("sha256") for k, g in sorted(parsed.fixed.items())},
         "format": options.image_format,
     }
-    stems: dict[str, int] = {}
+    used: set[str] = set()  # folders given out in this invocation
     counts = {"done": 0, "failed": 0, "skipped": 0}
     seconds: list[float] = []
     started = time.monotonic()
     for index, path in enumerate(files, 1):
-        stem = path.stem.removesuffix(".ome") or "item"
-        stems[stem] = stems.get(stem, 0) + 1
-        folder = stem if stems[stem] == 1 else f"{stem}-{stems[stem]}"
         label = f"[{index}/{len(files)}] {path.name}"
         try:
             raw = path.read_bytes()
@@ -317,6 +327,8 @@ async def _batch(runner: Runner, parsed: inputs.Parsed) -> int:
             print(f"{label}: failed: {exc}", file=out, flush=True)
             continue
         key = BatchState.key(workflow_sha, provenance.file_hash(raw), context)
+        folder = state.folder_for(key, path.stem.removesuffix(".ome") or "item", used)
+        used.add(folder)
         previous = state.finished(key)
         if previous is not None:
             counts["skipped"] += 1
