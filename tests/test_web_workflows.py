@@ -440,7 +440,7 @@ async def test_a_workflow_link_is_fetched_after_asking_and_its_pins_are_checked(
     await shot(page, "workflow-pins")
     # "use pinned version": this hub never had that file, and says so
     await pins.get_by_test_id("wf-pin-gaussian").get_by_test_id("wf-pin-use").click()
-    await expect(page.get_by_test_id("wf-notice")).to_contain_text("neither kept on this hub")
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text("not kept on this hub")
     await pins.get_by_test_id("wf-pin-update").click()
     await expect(pins).to_have_count(0)
     installed = next(p for p in wf_hub.json("/api/plugins")["plugins"] if p["id"] == "gaussian")
