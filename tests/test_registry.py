@@ -399,3 +399,25 @@ def test_source_of_a_deleted_file(registry: Registry) -> None:
     with pytest.raises(KeyError):
         registry.source("viewer")
     assert "viewer" not in [m.id for m in registry.list()]
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("64:ff9b::808:808", True),  # NAT64 of a public address
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("::ffff:127.0.0.1", False),
+        ("::127.0.0.1", False),  # IPv4-compatible form of loopback
+        ("64:ff9b::7f00:1", False),  # NAT64 form of loopback
+        ("2002:7f00:1::", False),  # 6to4 form of loopback
+    ],
+)
+def test_only_public_addresses_count_as_public(address: str, public: bool) -> None:
+    from scopeflow.registry import is_public
+
+    assert is_public(address) is public

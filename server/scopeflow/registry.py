@@ -34,6 +34,24 @@ __all__ = ["Registry", "normalize_url"]
 SUFFIXES = (".imjoy.html", ".html", ".py")
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def is_public(address: str) -> bool:
+    """A global address, and for IPv6 one that does not carry a non-global IPv4 address inside
+    (IPv4-compatible ``::a.b.c.d``, mapped, 6to4 or NAT64 forms of 127.0.0.1 and friends)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        packed = int(ip)
+        inner = [ip.ipv4_mapped, ip.sixtofour]
+        if packed >> 32 == 0 or ip in NAT64:  # ::a.b.c.d, 64:ff9b::a.b.c.d
+            inner.append(ipaddress.IPv4Address(packed & 0xFFFFFFFF))
+        return all(v4 is None or v4.is_global for v4 in inner)
+    return True
+
+
 class PublicResolver(DefaultExecutorResolver):
     """Resolves only to public addresses: a fetch nobody confirmed must not reach into the local network."""
 
@@ -41,7 +59,7 @@ class PublicResolver(DefaultExecutorResolver):
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[tuple[int, Any]]:
         found = await super().resolve(host, port, family)
-        public = [entry for entry in found if ipaddress.ip_address(entry[1][0]).is_global]
+        public = [entry for entry in found if is_public(entry[1][0])]
         if not public:
             raise OSError(f"{host} is a loopback, private or link-local address: confirm to fetch it")
         return public
