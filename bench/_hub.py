@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from scopeflow.launcher import announced_url
+
 BENCH = Path(__file__).resolve().parent
 
 
@@ -73,6 +75,11 @@ class BenchHub:
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            url = announced_url((Path(self._tmp.name) / "hub.log").read_text(errors="replace"))
+            if url is None:  # the port it really took, and the token goes nowhere else
+                time.sleep(0.2)
+                continue
+            self.url = url
             try:
                 req = urllib.request.Request(
                     self.url + "/api/hub", headers={"Authorization": f"token {self.token}"}
