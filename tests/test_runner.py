@@ -15,8 +15,8 @@ import pytest
 
 from conftest import HubProcess, start_hub, stop_hub
 from scopeflow.client import connect
+from scopeflow.pins import make_pins
 from scopeflow.registry import Registry
-from scopeflow.workflow import make_pins
 
 PLUGINS = Path(__file__).parent / "workflow_plugins"
 

@@ -15,8 +15,8 @@ import pytest
 
 from conftest import HubProcess, start_hub, stop_hub
 from scopeflow.documents import Gallery
+from scopeflow.pins import make_pins
 from scopeflow.registry import Registry
-from scopeflow.workflow import make_pins
 
 PLUGINS = Path(__file__).parent / "workflow_plugins"
 PLUGIN_V1 = '''"""A plugin installed from source, twice."""

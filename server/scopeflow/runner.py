@@ -23,20 +23,19 @@ import numpy as np
 
 from . import data
 from .cache import Cache, CacheEntry, code_digest, content_hash, node_key, plain, summary
+from .events import EVENT_TIMEOUT, fraction, node_event, publish, send_events
 from .manifest import OpSpec
+from .pins import pin_states
 from .registry import Registry
-from .runs import MAX_EVENTS, NodeFailed, Run, RunStore, new_run_id, remote_error_text
+from .runs import NodeFailed, Run, RunStore, new_run_id, remote_error_text
 from .runs import summary as run_summary
-from .workflow import INPUT, Workflow, check, order, pin_states, upstream, validate
+from .workflow import INPUT, Workflow, check, order, upstream, validate
 
 __all__ = ["Runner"]
 
 log = logging.getLogger("scopeflow.runner")
 
-TERMINAL = ("cached", "done", "error", "cancelled")
-SAVE_EVERY = 1.0  # seconds: a running run's record is written at most this often (and when it ends)
 OUTPUT_HOLD = 3600  # seconds a run's outputs stay out of eviction, for its caller to read them
-EVENT_TIMEOUT = 30  # seconds an on_event callback may take before the run stops calling it
 
 
 class Runner:
@@ -147,7 +146,7 @@ class Runner:
         run.on_event = on_event if callable(on_event) else None
         self.store.save(run.record)  # first: a run that cannot be recorded does not start at all
         if run.on_event is not None:
-            run.sender = asyncio.ensure_future(self._send_events(run))
+            run.sender = asyncio.ensure_future(send_events(run))
         self.runs[run.id] = run
         for node_id in needed:
             self._event(run, node_id, "queued")
@@ -378,7 +377,7 @@ class Runner:
         run.record.update({"state": state, "finished": time.time(), "seconds": round(seconds, 4)})
         if run.cancelled and run.reason != "cancelled":
             run.record["error"] = run.reason
-        self._publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
+        publish(run, {"run": run.id, "type": "run", "state": state, "seconds": round(seconds, 4)})
         try:
             await asyncio.to_thread(self.store.save, run.record)
             await asyncio.to_thread(self.store.prune)
@@ -399,71 +398,15 @@ class Runner:
         for run_id in done[:-keep]:
             del self.runs[run_id]
 
-    # -- events -------------------------------------------------------------------------------------------
-    def _event(
-        self,
-        run: Run,
-        node_id: str,
-        state: str,
-        *,
-        progress: float | None = None,
-        seconds: float | None = None,
-        key: str | None = None,
-        cached: bool = False,
-        error: str | None = None,
-        traceback: str | None = None,
-    ) -> None:
-        record = run.record["nodes"][node_id]
-        if record["state"] in TERMINAL:
-            return  # a node's end is final
-        record["state"] = state
-        if state in TERMINAL:
-            record.update({"seconds": None if seconds is None else round(seconds, 4), "cached": cached})
-            record.update({"error": error, "traceback": traceback})
-        event = {
-            "run": run.id,
-            "type": "node",
-            "node": node_id,
-            "state": state,
-            "progress": 1.0 if state in ("done", "cached") else progress,
-            "seconds": None if seconds is None else round(seconds, 4),
-            "key": key or record.get("key"),
-            "outputs": record["outputs"] if state in ("done", "cached") else None,
-            "error": error,
-            "traceback": traceback,
-        }
-        self._publish(run, event)
-        if state in TERMINAL and time.monotonic() - run.saved > SAVE_EVERY:  # the end is always saved
-            run.saved = time.monotonic()
-            try:
-                self.store.save(run.record)
-            except OSError as exc:
-                log.warning("could not save run %s: %s", run.id, exc)
-
-    def _publish(self, run: Run, event: dict[str, Any]) -> None:
-        events = run.record["events"]
-        events.append(event)
-        if len(events) > MAX_EVENTS + 100:
-            del events[:-MAX_EVENTS]
-        if run.sender is not None:
-            run.outbox.put_nowait(event)
-
-    async def _send_events(self, run: Run) -> None:
-        """Events go to ``on_event`` one at a time, in order; a callback that fails is not called again."""
-        while (event := await run.outbox.get()) is not None:
-            try:
-                sent = run.on_event(event)
-                if asyncio.isfuture(sent) or asyncio.iscoroutine(sent):
-                    await asyncio.wait_for(sent, EVENT_TIMEOUT)
-            except Exception as exc:
-                log.info("run %s: on_event failed (%s); no more events go to it", run.id, exc)
-                return
+    # -- events ------------------------------------------------------------------------------------------
+    def _event(self, run: Run, node_id: str, state: str, **details: Any) -> None:
+        node_event(run, self.store, node_id, state, **details)
 
     def _ui_call(self, caller: str, name: str, args: list[Any]) -> None:
         """``api.showProgress`` from a plugin that runs a node: a ``running`` event with that progress."""
         if name != "showProgress" or not args:
             return
-        progress = _fraction(args[0])
+        progress = fraction(args[0])
         for run in self.runs.values():
             nodes = run.active.get(caller)
             if nodes and not run.finished.done():
@@ -474,16 +417,6 @@ def file_sha256(path: str | None) -> str:
     if not path:
         raise OSError("no file")
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _fraction(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    if number != number:  # NaN
-        return 0.0
-    return max(0.0, min(1.0, number / 100 if number > 1 else number))
 
 
 def _split(result: Any, op: OpSpec) -> dict[str, Any]:

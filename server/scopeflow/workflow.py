@@ -1,22 +1,23 @@
 """Workflow documents (format version 1): the model, its JSON Schema, and checks against the registry.
 
 A workflow is plugin ops as nodes and typed data as edges (see ``docs/workflows.md``). :func:`check`
-returns every problem of a document at once, each as ``{"node", "field", "message"}`` naming where it is;
-:func:`pin_states` compares the document's ``plugins`` table with the registry; :func:`make_pins` writes
-that table. Nothing here runs plugin code.
+returns every problem of a document at once, each as ``{"node", "field", "message"}`` naming where it is
+(a parameter's value is checked by :mod:`.params`); :func:`validate` adds how the document's ``plugins``
+table compares with the registry (:mod:`.pins`). Nothing here runs plugin code.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .manifest import OpSpec, PluginManifest, PortSpec
+from .manifest import OpSpec, PortSpec
+from .params import value_problem
+from .pins import pin_states
 from .registry import Registry
 
 __all__ = [
@@ -28,9 +29,7 @@ __all__ = [
     "check",
     "compatible",
     "json_schema",
-    "make_pins",
     "order",
-    "pin_states",
 ]
 
 FORMAT = "scopeflow.workflow"
@@ -408,111 +407,6 @@ def _a(kind: str) -> str:
 
 def _is_any(port: PortSpec | WorkflowInput) -> bool:
     return isinstance(port, PortSpec) and port.kind == "value" and not port.schema_
-
-
-_TYPES: dict[str, Any] = {
-    "integer": int,
-    "number": (int, float),
-    "string": str,
-    "boolean": bool,
-    "array": list,
-    "object": dict,
-    "null": type(None),
-}
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    return True
-
-
-def value_problem(name: str, value: Any, schema: dict[str, Any]) -> str:
-    """Why ``value`` does not fit a port's JSON schema (type, enum, bounds, lengths; ``""``: it does)."""
-    if not _finite(value):  # JSON has no NaN or infinity: a document with them could not be written back
-        return f"{name} must not hold NaN or infinity"
-    types = schema.get("type")
-    if types is not None:
-        allowed = [types] if isinstance(types, str) else list(types)
-        if not any(_is_type(value, t) for t in allowed):
-            return f"{name} must be {' or '.join(allowed)}, got {json.dumps(value)}"
-    if "anyOf" in schema and isinstance(schema["anyOf"], list):
-        problems = [value_problem(name, value, s) for s in schema["anyOf"] if isinstance(s, dict)]
-        if problems and all(problems):
-            return problems[0]
-    if "enum" in schema and value not in schema["enum"]:
-        choices = ", ".join(json.dumps(v) for v in schema["enum"])
-        return f"{name} must be one of {choices}, got {json.dumps(value)}"
-    if "const" in schema and value != schema["const"]:
-        return f"{name} must be {json.dumps(schema['const'])}, got {json.dumps(value)}"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        bounds = (
-            ("minimum", lambda v, b: v >= b, "≥"),
-            ("maximum", lambda v, b: v <= b, "≤"),
-            ("exclusiveMinimum", lambda v, b: v > b, ">"),
-            ("exclusiveMaximum", lambda v, b: v < b, "<"),
-        )
-        for key, fits, sign in bounds:
-            bound = schema.get(key)
-            if isinstance(bound, int | float) and not isinstance(bound, bool) and not fits(value, bound):
-                return f"{name} must be {sign} {bound}, got {value}"
-    if isinstance(value, str | list):
-        low, high = ("minLength", "maxLength") if isinstance(value, str) else ("minItems", "maxItems")
-        unit = "characters" if isinstance(value, str) else "items"
-        if isinstance(schema.get(low), int) and len(value) < schema[low]:
-            return f"{name} must have at least {schema[low]} {unit}"
-        if isinstance(schema.get(high), int) and len(value) > schema[high]:
-            return f"{name} must have at most {schema[high]} {unit}"
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            problem = value_problem(f"{name}[{i}]", item, schema["items"])
-            if problem:
-                return problem
-    return ""
-
-
-def _is_type(value: Any, name: str) -> bool:
-    if name in ("integer", "number") and isinstance(value, bool):
-        return False
-    if name == "integer" and isinstance(value, float):
-        return value.is_integer()
-    expected = _TYPES.get(name)
-    return expected is None or isinstance(value, expected)
-
-
-# -- pins -------------------------------------------------------------------------------------------------
-def pin_of(registry: Registry, manifest: PluginManifest) -> dict[str, Any]:
-    builtin = False
-    if registry.builtin_dir is not None and manifest.path:
-        builtin = Path(manifest.path).resolve().parent == Path(registry.builtin_dir).resolve()
-    return {
-        "version": manifest.version,
-        "sha256": manifest.sha256,
-        "builtin": builtin,
-        "url": manifest.source_url,
-    }
-
-
-def make_pins(registry: Registry, plugin_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The ``plugins`` table for these plugins as the registry has them now (:class:`KeyError` if unknown)."""
-    return {plugin_id: pin_of(registry, registry.get(plugin_id)) for plugin_id in sorted(set(plugin_ids))}
-
-
-def pin_states(workflow: Workflow, registry: Registry) -> list[dict[str, Any]]:
-    """Per pinned plugin: ``ok``, ``changed`` (another sha256 now) or ``missing``, with both versions."""
-    states = []
-    for plugin_id, pin in sorted(workflow.plugins.items()):
-        manifest = registry.known(plugin_id)
-        current = pin_of(registry, manifest) if manifest is not None else None
-        state = "missing" if current is None else ("ok" if current["sha256"] == pin.sha256 else "changed")
-        states.append(
-            {"plugin": plugin_id, "state": state, "pinned": pin.model_dump(mode="json"), "current": current}
-        )
-    return states
 
 
 def validate(doc: Any, registry: Registry, samples: Iterable[str] = ()) -> dict[str, Any]:

@@ -17,8 +17,9 @@ from tornado import web
 from .documents import Documents, Gallery
 from .handlers import HubMixin
 from .manifest import ManifestError, parse_plugin
+from .pins import make_pins
 from .registry import PluginChanged
-from .workflow import json_schema, make_pins, validate
+from .workflow import json_schema, validate
 
 __all__ = ["install"]
 
