@@ -6,10 +6,12 @@ Workflows are built with the mouse (drag from the palette, connect handles), run
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
 import shutil
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -291,6 +293,23 @@ async def test_a_damaged_link_says_so(browser: Browser, wf_hub: HubProcess):
     page = app.page
     notice = page.get_by_test_id("wf-notice")
     await expect(notice).to_contain_text("the workflow link is damaged", timeout=30_000)
+    await expect(page.get_by_test_id("wf-empty")).to_be_visible()
+    assert "#workflow=" not in page.url
+    app.assert_offline()
+    await context.close()
+
+
+async def test_a_link_that_unpacks_to_gigabytes_is_refused(browser: Browser, wf_hub: HubProcess):
+    """A small link whose deflate stream unpacks without end (a "zip bomb") is stopped at a few MiB."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate, as the app's links
+    chunk = b" " * (1 << 20)
+    bomb = b"".join(squeeze.compress(chunk) for _ in range(256)) + squeeze.flush()  # 256 MiB of spaces
+    fragment = base64.urlsafe_b64encode(bomb).decode().rstrip("=")
+    assert len(fragment) < 400_000
+    context, app = await open_app(browser, wf_hub, "/#workflow=" + fragment)
+    page = app.page
+    notice = page.get_by_test_id("wf-notice")
+    await expect(notice).to_contain_text("unpacks to more than 4 MiB", timeout=30_000)
     await expect(page.get_by_test_id("wf-empty")).to_be_visible()
     assert "#workflow=" not in page.url
     app.assert_offline()

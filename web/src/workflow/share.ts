@@ -2,9 +2,38 @@
 
 import { checkShape, type WorkflowDoc } from "./doc";
 
+/** The most a link may unpack to: a workflow is a few kB; a small link must not unpack to gigabytes. */
+export const MAX_LINK_DOC_BYTES = 4 * 1024 * 1024;
+
+class TooLarge extends Error {}
+
 async function pipe(bytes: Uint8Array, stream: CompressionStream | DecompressionStream): Promise<Uint8Array> {
   const out = new Blob([bytes as BlobPart]).stream().pipeThrough(stream);
   return new Uint8Array(await new Response(out).arrayBuffer());
+}
+
+/** Inflate, stopping as soon as the output passes ``limit`` bytes. */
+async function inflate(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
+  const reader = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new TooLarge();
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 function toBase64Url(bytes: Uint8Array): string {
@@ -27,8 +56,12 @@ export async function encodeDoc(doc: WorkflowDoc): Promise<string> {
 export async function decodeDoc(fragment: string): Promise<WorkflowDoc> {
   let text: string;
   try {
-    text = new TextDecoder().decode(await pipe(fromBase64Url(fragment.trim()), new DecompressionStream("deflate-raw")));
-  } catch {
+    text = new TextDecoder().decode(await inflate(fromBase64Url(fragment.trim()), MAX_LINK_DOC_BYTES));
+  } catch (error) {
+    if (error instanceof TooLarge) {
+      const mib = MAX_LINK_DOC_BYTES / 1024 / 1024;
+      throw new Error(`the workflow link unpacks to more than ${mib} MiB, far more than a workflow: it was not opened`);
+    }
     throw new Error("the workflow link is damaged (it did not decompress): ask for the link again");
   }
   let value: unknown;
