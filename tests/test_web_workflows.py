@@ -288,15 +288,19 @@ async def test_a_shared_link_opens_the_workflow_in_a_fresh_page(
     editor.assert_offline()
 
 
-async def test_a_damaged_link_says_so(browser: Browser, wf_hub: HubProcess):
-    context, app = await open_app(browser, wf_hub, "/#workflow=bm90IGRlZmxhdGVk")
+async def assert_link_refused(browser: Browser, hub: HubProcess, fragment: str, reason: str) -> None:
+    """The app opened at ``#workflow=fragment`` says ``reason``, opens nothing and forgets the link."""
+    context, app = await open_app(browser, hub, "/#workflow=" + fragment)
     page = app.page
-    notice = page.get_by_test_id("wf-notice")
-    await expect(notice).to_contain_text("the workflow link is damaged", timeout=30_000)
+    await expect(page.get_by_test_id("wf-notice")).to_contain_text(reason, timeout=30_000)
     await expect(page.get_by_test_id("wf-empty")).to_be_visible()
     assert "#workflow=" not in page.url
     app.assert_offline()
     await context.close()
+
+
+async def test_a_damaged_link_says_so(browser: Browser, wf_hub: HubProcess):
+    await assert_link_refused(browser, wf_hub, "bm90IGRlZmxhdGVk", "the workflow link is damaged")
 
 
 async def test_a_link_that_unpacks_to_gigabytes_is_refused(browser: Browser, wf_hub: HubProcess):
@@ -306,14 +310,7 @@ async def test_a_link_that_unpacks_to_gigabytes_is_refused(browser: Browser, wf_
     bomb = b"".join(squeeze.compress(chunk) for _ in range(256)) + squeeze.flush()  # 256 MiB of spaces
     fragment = base64.urlsafe_b64encode(bomb).decode().rstrip("=")
     assert len(fragment) < 400_000
-    context, app = await open_app(browser, wf_hub, "/#workflow=" + fragment)
-    page = app.page
-    notice = page.get_by_test_id("wf-notice")
-    await expect(notice).to_contain_text("unpacks to more than 4 MiB", timeout=30_000)
-    await expect(page.get_by_test_id("wf-empty")).to_be_visible()
-    assert "#workflow=" not in page.url
-    app.assert_offline()
-    await context.close()
+    await assert_link_refused(browser, wf_hub, fragment, "unpacks to more than 4 MiB")
 
 
 async def save_as(page: Page, name: str) -> None:
