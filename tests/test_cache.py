@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -145,3 +149,99 @@ async def test_held_outputs_survive_eviction_and_a_second_hub_keeps_the_firsts_w
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     Cache(tmp_path / "cache")
     assert busy.exists() and not old.exists()
+
+
+def on_disk(cache: Cache) -> int:
+    """The bytes the cache's entries really take (what its index should count)."""
+    return sum(f.stat().st_size for f in cache.objects.rglob("*") if f.is_file())
+
+
+class WaitsInTheWriter(dict[str, Any]):
+    """A table whose serialisation in the cache's writer thread waits until the test lets it go on."""
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        super().__init__(value)
+        self.writing = threading.Event()
+        self.go_on = threading.Event()
+
+    def items(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            self.writing.set()
+            self.go_on.wait(10)
+        return super().items()
+
+
+async def test_a_run_cancelled_while_its_result_is_written_leaves_no_uncounted_entry(tmp_path: Path) -> None:
+    one_mb = np.zeros(1 << 20, dtype="uint8")
+    cache = Cache(tmp_path / "cache", budget=int(1.5 * (1 << 20)))
+    await cache.put("a" * 64, {"x": ("ndarray", one_mb)})
+    key = "b" * 64
+    table = WaitsInTheWriter({"label": list(range(150_000))})  # ~1 MB of JSON: over budget with a
+    put = asyncio.create_task(cache.put(key, {"t": ("table", table)}, hashes={"t": "h" * 64}))
+    try:
+        assert await asyncio.to_thread(table.writing.wait, 10)  # the write is under way in its thread
+        put.cancel()  # the run is cancelled: the thread cannot be, and goes on
+        with pytest.raises(asyncio.CancelledError):
+            await put
+    finally:
+        table.go_on.set()
+    for _ in range(500):  # until the thread has renamed the entry into place
+        if cache.path(key).is_dir() and not any(cache.tmp.iterdir()):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert cache.path(key).is_dir()  # the write finished after its task was cancelled
+    assert key in cache and cache.size == on_disk(cache)  # and the index counts it
+    await cache.put("c" * 64, {"x": ("value", 1)})  # so the next write evicts for it
+    assert on_disk(cache) == cache.size <= cache.budget
+    assert "a" * 64 not in cache and not cache.path("a" * 64).exists()
+
+
+def test_a_get_racing_the_eviction_of_its_entry_does_not_count_it_again(tmp_path: Path) -> None:
+    one_mb = np.zeros(1 << 20, dtype="uint8")
+    cache = Cache(tmp_path / "cache", budget=int(1.5 * (1 << 20)))
+    victim = "a" * 64
+    found: list[Any] = []
+
+    async def race() -> None:
+        # one worker thread, so that the test can keep the eviction's removal waiting behind a job of its own
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        await cache.put(victim, {"x": ("ndarray", one_mb)})
+        go_on = threading.Event()
+        table = WaitsInTheWriter({"label": list(range(150_000))})  # ~1 MB of JSON: over budget with a
+        put = asyncio.create_task(cache.put("b" * 64, {"t": ("table", table)}, hashes={"t": "h" * 64}))
+        try:
+            while not table.writing.is_set():  # put's write holds the one worker...
+                await asyncio.sleep(0.01)
+            blocker = asyncio.get_running_loop().run_in_executor(None, go_on.wait, 10)  # ...this waits next
+            table.go_on.set()
+            for _ in range(500):  # until put has chosen its victims (their removal waits behind the blocker)
+                if victim not in cache:
+                    break
+                await asyncio.sleep(0.01)
+            assert victim not in cache
+            found.append(cache.get(victim))  # a run looks the entry up while it is being deleted
+        finally:
+            table.go_on.set()
+            go_on.set()
+        await blocker
+        await put
+
+    asyncio.run(race())
+    assert cache.size == on_disk(cache)  # the index counts nothing that is not on disk
+    assert found == [None]  # a miss: not an entry whose files were being deleted
+    assert victim not in cache and not cache.path(victim).exists() and cache.get(victim) is None
+    assert Cache(tmp_path / "cache").size == cache.size
+
+
+async def test_a_key_written_twice_with_other_bytes_leaves_index_and_disk_agreeing(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    key = "f" * 64
+    await cache.put(key, {"x": ("ndarray", np.zeros(10))})
+    second = await cache.put(key, {"x": ("ndarray", np.ones(1000))})  # a plugin that is not deterministic
+    assert cache.size == on_disk(cache) == Cache(tmp_path / "cache").size
+    found = cache.get(key)
+    assert found is not None and found.outputs["x"].hash == second.outputs["x"].hash
+    assert second.outputs["x"].hash == await content_hash(found.load("x"))  # put returned what is stored
+    assert found.outputs["x"].summary == {"kind": "ndarray", "shape": [1000], "dtype": "float64"}
+    assert list(cache.tmp.iterdir()) == []

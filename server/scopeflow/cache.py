@@ -4,8 +4,9 @@ A node's key is the sha256 of its plugin's sha256, its op, its parameters and th
 inputs (:func:`node_key`). An entry is a directory ``objects/<key[:2]>/<key>/`` holding one file per output
 (arrays as ``.npy``, tables and values as JSON) and ``meta.json``, which records each output's kind, content
 hash and summary, so that a cached output is never hashed again. Entries are written in a temporary
-directory and renamed into place; a directory without a readable ``meta.json`` is a miss and is removed.
-The least recently used entries go first once the size budget is exceeded.
+directory and renamed into place (the last write of a key wins); a directory without a readable
+``meta.json`` is a miss and is removed. The least recently used entries go first once the size budget is
+exceeded: each is renamed out of ``objects/`` at once, then deleted in a thread.
 """
 
 from __future__ import annotations
@@ -217,6 +218,7 @@ class Cache:
             }
             if any(not (path / s.file).is_file() for s in outputs.values()):
                 raise ValueError("a file of the entry is missing")
+            size = self._index.get(key, (0, 0.0))[0] or sum(f.stat().st_size for f in path.iterdir())
         except FileNotFoundError:
             self._index.pop(key, None)
             return None
@@ -226,7 +228,6 @@ class Cache:
         now = time.time()
         with contextlib.suppress(OSError):
             os.utime(path / "meta.json", (now, now))
-        size = self._index.get(key, (0, 0.0))[0] or sum(f.stat().st_size for f in path.iterdir())
         self._index[key] = (size, now)
         return CacheEntry(key, path, outputs)
 
@@ -248,12 +249,19 @@ class Cache:
             suffix = ".npy" if kind == "ndarray" else ".json"
             stored[port] = Stored(kind, digest, summary(value, kind), f"{i}{suffix}")
         values = {port: value for port, (_, value) in outputs.items()}
-        size = await asyncio.to_thread(self._write, key, final, stored, values)
-        self._index[key] = (size, time.time())
-        victims = self._victims(keep=key)
+        write = asyncio.ensure_future(asyncio.to_thread(self._write, key, final, stored, values))
+        # counted once written, even if this task is cancelled meanwhile (the thread goes on): the next
+        # put then evicts for it, where an uncounted entry would stay over budget until a restart
+        write.add_done_callback(lambda done: self._written(key, done))
+        await asyncio.shield(write)
+        victims = self._take_out(self._victims(keep=key))
         if victims:
             await asyncio.to_thread(self._remove, victims)
         return CacheEntry(key, final, stored)
+
+    def _written(self, key: str, write: asyncio.Future[int]) -> None:
+        if not write.cancelled() and write.exception() is None:
+            self._index[key] = (write.result(), time.time())
 
     def _write(self, key: str, final: Path, stored: dict[str, Stored], values: dict[str, Any]) -> int:
         tmp = self.tmp / f"{key}.{secrets.token_hex(4)}"
@@ -277,12 +285,19 @@ class Cache:
             (tmp / "meta.json").write_bytes(json.dumps(meta, indent=1).encode())
             size = sum(f.stat().st_size for f in tmp.iterdir())
             final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(tmp, final)
-            except OSError:  # the same result is there already (keys are content addresses)
-                if not (final / "meta.json").is_file():
-                    shutil.rmtree(final, ignore_errors=True)
+            for attempt in range(3):
+                try:
                     os.rename(tmp, final)
+                    break
+                except OSError:
+                    if attempt == 2 or not final.exists():
+                        raise
+                # an entry is there: the last write wins, so that the index, the disk and the entry put
+                # returns agree even when a plugin gives other bytes each run
+                old = self.tmp / f"{key}.{secrets.token_hex(4)}.old"
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(final, old)
+                shutil.rmtree(old, ignore_errors=True)
             return size
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -290,7 +305,7 @@ class Cache:
     def evict(self, keep: str | None = None) -> list[str]:
         """Remove least recently used entries until the cache fits its budget; returns their keys."""
         victims = self._victims(keep)
-        self._remove(victims)
+        self._remove(self._take_out(victims))
         return victims
 
     def _victims(self, keep: str | None) -> list[str]:
@@ -308,6 +323,18 @@ class Cache:
                 victims.append(key)
         return victims
 
-    def _remove(self, keys: list[str]) -> None:
+    def _take_out(self, keys: list[str]) -> list[Path]:
+        """Rename evicted entries out of ``objects/`` at once, so that a :meth:`get` while they are being
+        deleted is a miss, not a hit that counts them again; returns where they went."""
+        gone = []
+        if keys:
+            self.tmp.mkdir(parents=True, exist_ok=True)
         for key in keys:
-            shutil.rmtree(self.path(key), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.rename(self.path(key), place := self.tmp / f"{key}.{secrets.token_hex(4)}.evicted")
+                gone.append(place)
+        return gone
+
+    def _remove(self, paths: list[Path]) -> None:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
