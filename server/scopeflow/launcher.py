@@ -57,7 +57,7 @@ class LocalHub:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "scopeflow.cli", "serve", "--no-browser", "--host", "127.0.0.1",
-            "--port", str(self.port), "--token", self.token, "--data-dir", str(self.data_dir),
+            "--port", str(self.port), f"--token={self.token}", "--data-dir", str(self.data_dir),
             *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
