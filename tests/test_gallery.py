@@ -120,7 +120,9 @@ async def test_every_gallery_workflow_runs_with_its_defaults_then_from_the_cache
                 assert 50 < summary["rows"] < 250, summary
         second = await svc.run(doc)
         assert second["state"] == "done"
+        # every node from the cache (the first run may have been cached already: other tests share the hub,
+        # so the two runs' times are not compared)
         assert {node["state"] for node in second["nodes"].values()} == {"cached"}
-        assert second["seconds"] < first["seconds"]
+        assert second["outputs"] == first["outputs"]
     finally:
         await server.disconnect()
