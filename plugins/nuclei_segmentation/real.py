@@ -32,6 +32,7 @@ def wheel(cache: Path) -> Path:
     """The verified wheel in ``cache``, downloaded from the package index the first time."""
     path = cache / WHEEL
     if not path.exists() or _sha256(path) != SHA256:
+        path.unlink(missing_ok=True)  # a partial or altered download is fetched again, not reused
         cache.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
         subprocess.run([*command, "--dest", str(cache), PACKAGE], check=True)
