@@ -67,9 +67,7 @@ def read(path: Path, split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
         names = set(archive.namelist())
         training = _digests(archive, names, "training-data") if split == "test-data" else set()
         prefix = f"mnfinder/{split}/"
-        for name in sorted(
-            n for n in names if n.startswith(prefix) and "/images/" in n and n.endswith(".tif")
-        ):
+        for name in _images(names, split):
             mask = name.replace("/images/", "/nucleus_masks/")[: -len(".tif")] + ".png"
             if mask not in names:
                 continue
@@ -87,9 +85,13 @@ def read(path: Path, split: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def _digests(archive: zipfile.ZipFile, names: set[str], split: str) -> set[str]:
     import tifffile
 
+    return {_pixel_digest(tifffile.imread(io.BytesIO(archive.read(n)))) for n in _images(names, split)}
+
+
+def _images(names: set[str], split: str) -> list[str]:
+    """The image files of one split in the archive, sorted."""
     prefix = f"mnfinder/{split}/"
-    wanted = (n for n in names if n.startswith(prefix) and "/images/" in n and n.endswith(".tif"))
-    return {_pixel_digest(tifffile.imread(io.BytesIO(archive.read(n)))) for n in wanted}
+    return sorted(n for n in names if n.startswith(prefix) and "/images/" in n and n.endswith(".tif"))
 
 
 def _pixel_digest(pixels: np.ndarray) -> str:

@@ -71,19 +71,8 @@ def contact_weight(labels: np.ndarray, extra: float = 4.0, reach: int = 5) -> np
     return (1 + extra * contact).astype(np.float32)
 
 
-def dataset(seed: int, count: int, size: int, plugin: Any) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    images, labels = zip(*(synthetic.nuclei_image(rng, size) for _ in range(count)), strict=True)
-    return {
-        "image": np.stack([plugin.normalise(i) for i in images]),
-        "labels": np.stack(labels),
-        "foreground": np.stack([(lab > 0).astype(np.float32) for lab in labels]),
-        "distance": np.stack([distance_target(lab) for lab in labels]),
-        "weight": np.stack([contact_weight(lab) for lab in labels]),
-    }
-
-
 def targets(image: np.ndarray, labels: np.ndarray, plugin: Any) -> dict[str, np.ndarray]:
+    """An image normalised as the plugin does, its labels, and what the network learns from them."""
     return {
         "image": plugin.normalise(image),
         "labels": labels,
@@ -91,6 +80,13 @@ def targets(image: np.ndarray, labels: np.ndarray, plugin: Any) -> dict[str, np.
         "distance": distance_target(labels),
         "weight": contact_weight(labels),
     }
+
+
+def dataset(seed: int, count: int, size: int, plugin: Any) -> dict[str, np.ndarray]:
+    """``count`` synthetic images with their targets, stacked."""
+    rng = np.random.default_rng(seed)
+    items = [targets(*synthetic.nuclei_image(rng, size), plugin) for _ in range(count)]
+    return {key: np.stack([item[key] for item in items]) for key in items[0]}
 
 
 def real_dataset(

@@ -60,7 +60,7 @@ export async function decodeDoc(fragment: string): Promise<WorkflowDoc> {
   } catch (error) {
     if (error instanceof TooLarge) {
       const mib = MAX_LINK_DOC_BYTES / 1024 / 1024;
-      throw new Error(`the workflow link unpacks to more than ${mib} MiB, far more than a workflow: it was not opened`);
+      throw new Error(`the workflow link unpacks to more than ${mib} MiB, far more than any workflow: ask for the workflow file instead`);
     }
     throw new Error("the workflow link is damaged (it did not decompress): ask for the link again");
   }
