@@ -22,6 +22,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from scopeflow.launcher import announced_url
+from scopeflow.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB_PLUGINS = Path(__file__).parent / "hub_plugins"
@@ -180,6 +181,14 @@ def imjoy_python() -> Path:
         )
         stamp.touch()
     return python
+
+
+@pytest.fixture
+def wf_registry(tmp_path: Path) -> Registry:
+    """A registry of the test plugins in ``workflow_plugins`` (wf-ops and friends), scanned."""
+    registry = Registry(None, [Path(__file__).parent / "workflow_plugins"], tmp_path / "data")
+    registry.scan()
+    return registry
 
 
 @pytest.fixture(scope="module")

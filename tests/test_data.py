@@ -128,8 +128,9 @@ def test_hub_reads_uploads_and_writes_downloads(hub):
     assert axes == "yx" and np.array_equal(back, image)
     status, body, _ = post_bytes(hub, "/api/images/read?name=bad.png", b"\x89PNG\r\n\x1a\nbroken")
     assert status == 400 and b"bad.png" in body
-    status, body, headers = post_bytes(hub, "/api/images/write?format=tiff&shape=5,6&dtype=float32&axes=yx",
-                                       image.tobytes())
+    status, body, headers = post_bytes(
+        hub, "/api/images/write?format=tiff&shape=5,6&dtype=float32&axes=yx", image.tobytes()
+    )
     assert status == 200 and headers["Content-Type"] == "image/tiff"
     assert np.array_equal(data.read_image(body)[0], image)
     status, body, _ = post_bytes(hub, "/api/images/write?format=png&shape=5,7&dtype=float32", image.tobytes())

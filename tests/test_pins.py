@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,36 +11,27 @@ from scopeflow.pins import make_pins, pin_states
 from scopeflow.registry import Registry
 from scopeflow.workflow import Workflow
 
-PLUGINS = Path(__file__).parent / "workflow_plugins"
 
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Registry:
-    reg = Registry(None, [PLUGINS], tmp_path / "data")
-    reg.scan()
-    return reg
-
-
-def document(registry: Registry) -> dict[str, Any]:
+def document(wf_registry: Registry) -> dict[str, Any]:
     return {
         "format": "scopeflow.workflow",
         "version": 1,
         "nodes": [{"id": "make", "plugin": "wf-ops", "op": "make"}],
-        "plugins": make_pins(registry, ["wf-ops"]),
+        "plugins": make_pins(wf_registry, ["wf-ops"]),
     }
 
 
-def test_pins_ok_changed_missing(registry: Registry) -> None:
-    doc = document(registry)
+def test_pins_ok_changed_missing(wf_registry: Registry) -> None:
+    doc = document(wf_registry)
     pin = doc["plugins"]["wf-ops"]
     assert pin["version"] == "1.0.0" and pin["builtin"] is False and pin["url"] is None
-    assert pin["sha256"] == registry.get("wf-ops").sha256
-    assert [s["state"] for s in pin_states(Workflow.model_validate(doc), registry)] == ["ok"]
+    assert pin["sha256"] == wf_registry.get("wf-ops").sha256
+    assert [s["state"] for s in pin_states(Workflow.model_validate(doc), wf_registry)] == ["ok"]
     changed = copy.deepcopy(doc)
     changed["plugins"]["wf-ops"]["sha256"] = "0" * 64
     changed["plugins"]["gone"] = {"version": "1", "sha256": "1" * 64, "builtin": False, "url": None}
     workflow = Workflow.model_validate(changed)
-    states = {s["plugin"]: s for s in pin_states(workflow, registry)}
+    states = {s["plugin"]: s for s in pin_states(workflow, wf_registry)}
     assert states["wf-ops"]["state"] == "changed"
     assert states["wf-ops"]["current"]["sha256"] == pin["sha256"]
     assert states["wf-ops"]["pinned"]["sha256"] == "0" * 64
@@ -52,4 +42,4 @@ def test_pins_ok_changed_missing(registry: Registry) -> None:
         "current": None,
     }
     with pytest.raises(KeyError):
-        make_pins(registry, ["gone"])
+        make_pins(wf_registry, ["gone"])

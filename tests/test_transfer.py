@@ -290,9 +290,14 @@ def test_doors_need_credentials(shm_hub: HubProcess) -> None:
     assert shm_hub.request("/api/transfer/" + name, method="DELETE", token="wrong")[0] == 403
     assert shm_hub.request("/api/transfer/" + name, method="PUT", body="x" * 100, token=None)[0] == 403
     assert name not in live_segments(shm_hub)
-    assert shm_hub.request(
-        "/api/transfer?client_id=array-echo", token=None, headers={"X-Scopeflow-Plugin": "array-echo nope"}
-    )[0] == 403
+    assert (
+        shm_hub.request(
+            "/api/transfer?client_id=array-echo",
+            token=None,
+            headers={"X-Scopeflow-Plugin": "array-echo nope"},
+        )[0]
+        == 403
+    )
     assert shm_hub.request("/api/transfer/" + name)[0] == 404  # never sent
     assert shm_hub.request("/api/transfer/sf-1-2-3")[0] == 404  # not one of this hub's names
 
