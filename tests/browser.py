@@ -1,7 +1,9 @@
 """Driving the web app in real headless Chromium (Debian's /usr/bin/chromium through Playwright).
 
-Shared by the browser tests: the page recorder (no request may leave 127.0.0.1, no page errors),
-screenshots into artifacts/, and opening the app connected to a hub.
+Shared by the browser tests: the page recorder (no request may leave 127.0.0.1, no page errors, no
+Content-Security-Policy violations), screenshots into artifacts/, and opening the app connected to a hub.
+The app's policy has no 'unsafe-eval': give ``wait_for_function`` a function ("() => ..."), since Playwright
+evals a bare expression inside the page.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from conftest import ARTIFACTS, HubProcess
 
@@ -30,6 +32,12 @@ class Recorded:
         self.errors: list[str] = []
         page.on("request", lambda request: self.urls.append(request.url))
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", self._console)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        # Chromium reports every CSP violation (the app's, a window frame's) on the console
+        if "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def assert_offline(self) -> None:
         outside = [
@@ -65,4 +73,4 @@ async def shot(page: Page, name: str) -> None:
 async def open_sample(page: Page, sample: str) -> None:
     before = await page.evaluate("window.__scopeflow.state().images.length")
     await page.get_by_test_id(f"sample-{sample}").click()
-    await page.wait_for_function(f"window.__scopeflow.state().images.length > {before}")
+    await page.wait_for_function(f"() => window.__scopeflow.state().images.length > {before}")

@@ -216,3 +216,30 @@ def test_a_token_in_the_url_leaves_no_login_cookie(hub):
     port = hub.url.rsplit(":", 1)[1]
     cookie = {"Cookie": f"username-127-0-0-1-{port}=anything; _xsrf=x"}
     assert hub.request("/api/hub", token=None, headers=cookie)[0] == 403
+
+
+def policy(url: str) -> tuple[dict[str, list[str]], bytes]:
+    """The Content-Security-Policy of a page, directive by directive, and the page."""
+    with urllib.request.urlopen(url) as res:
+        header = res.headers["Content-Security-Policy"]
+        body = res.read()
+    directives = [d.split() for d in header.split(";") if d.strip()]
+    return {d[0]: d[1:] for d in directives}, body
+
+
+def test_the_app_page_runs_only_the_hubs_scripts(hub):
+    csp, _ = policy(f"{hub.url}/?token={hub.token}")
+    assert csp["script-src"] == ["'self'"]  # no inline script, no eval
+    assert csp["connect-src"] == ["'self'"] and csp["default-src"] == ["'self'"]
+    assert csp["object-src"] == csp["base-uri"] == csp["form-action"] == csp["frame-ancestors"] == ["'none'"]
+
+
+def test_the_window_page_is_public_sandboxed_and_offline(hub):
+    csp, body = policy(f"{hub.url}/window.html?token={hub.token}")
+    assert hub.token.encode() not in body and b"/window.js" in body
+    assert csp["sandbox"] == ["allow-scripts"]  # no same-origin, even when opened on its own
+    assert "'unsafe-inline'" in csp["script-src"] and "'self'" in csp["script-src"]
+    assert hub.url in csp["script-src"]  # for browsers that match 'self' against the sandbox's opaque origin
+    assert csp["connect-src"] == ["'none'"] and csp["frame-ancestors"] == ["'self'", hub.url]
+    status, script = hub.request("/window.js", token=None)
+    assert status == 200 and b"scopeflow/window-parts" in script

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Frame, Page, expect
 
 from browser import Recorded, needs_chromium, open_app, open_sample, shot
 from conftest import ARTIFACTS, ROOT, HubProcess, free_port, start_hub, stop_hub
@@ -108,7 +108,7 @@ async def test_a_plugin_runs_on_a_sample_and_the_viewer_shows_the_result(app: Re
     # tuning sigma and running again redoes the sample, not the blurred result; results say what made them
     await page.get_by_test_id("input-sigma").fill("1")
     await page.get_by_test_id("run-blur").click()
-    await page.wait_for_function("window.__scopeflow.state().images.length === 3", timeout=60_000)
+    await page.wait_for_function("() => window.__scopeflow.state().images.length === 3", timeout=60_000)
     names = await page.evaluate("window.__scopeflow.state().images.map(i => i.name)")
     assert names[1:] == [
         "Gaussian blur sigma=3 of Nuclei, fluorescence (2D)",
@@ -129,7 +129,7 @@ async def test_python_plugins_show_messages_and_progress_in_the_page(app: Record
     await page.get_by_test_id("run-slow").click()
     await expect(page.get_by_test_id("run-progress")).to_be_visible(timeout=60_000)
     await page.wait_for_function(
-        "Object.values(window.__scopeflow.state().progress).some(p => p > 0)", timeout=60_000
+        "() => Object.values(window.__scopeflow.state().progress).some(p => p > 0)", timeout=60_000
     )
     await expect(page.get_by_test_id("op-slow").get_by_test_id("run-done")).to_be_visible(timeout=60_000)
     app.assert_offline()
@@ -276,6 +276,103 @@ async def test_a_window_plugin_runs_sandboxed_and_calls_other_plugins(app: Recor
     )
     assert reach == "blocked"
     await shot(page, "window")
+    app.assert_offline()
+
+
+async def test_the_app_page_runs_no_injected_script_and_reaches_no_other_origin(app: Recorded):
+    elsewhere = f"http://127.0.0.1:{free_port()}/"
+    seen = await app.page.evaluate(
+        """async (elsewhere) => {
+            const violations = [];
+            const record = (e) => violations.push(e.effectiveDirective);
+            document.addEventListener("securitypolicyviolation", record);
+            const script = document.createElement("script");
+            script.textContent = "window.__injected = true";
+            document.body.appendChild(script);
+            let fetched = "sent";
+            try { await fetch(elsewhere); } catch (e) { fetched = "refused"; }
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            return { injected: window.__injected === true, fetched, violations };
+        }""",
+        elsewhere,
+    )
+    assert not seen["injected"]
+    assert seen["fetched"] == "refused"
+    assert {"script-src-elem", "connect-src"} <= set(seen["violations"]), seen
+    assert any("Content Security Policy" in e for e in app.errors)  # the recorder sees violations too
+
+
+async def open_greeter(page: Page) -> Frame:
+    await page.get_by_test_id("plugin-greeter").click()
+    await page.get_by_test_id("open-window").click()
+    await expect(page.frame_locator("iframe.sf-window-frame").locator("#out")).to_have_text(
+        "Hello, window!", timeout=60_000
+    )
+    return next(f for f in page.frames if f != page.main_frame)
+
+
+async def test_a_window_frame_never_gets_the_token_nor_the_hub(app: Recorded, web_hub: HubProcess):
+    page = app.page
+    # every message any window frame receives, kept in the frame
+    await page.context.add_init_script(
+        """if (location.pathname === "/window.html") {
+            const received = (window.__received = []);
+            addEventListener("message", (e) => {
+                try { received.push(JSON.stringify(e.data)); } catch (err) { received.push(String(e.data)); }
+            });
+        }"""
+    )
+    inner = await open_greeter(page)
+    assert urlsplit(inner.url).path == "/window.html" and not urlsplit(inner.url).query
+    seen = await inner.evaluate(
+        """async () => {
+            let hub = "answered";
+            try { await fetch("/api/plugins"); } catch (e) { hub = "refused"; }
+            let storage;
+            try { storage = sessionStorage.length; } catch (e) { storage = "blocked"; }
+            return { hub, storage, origin: self.origin, received: window.__received,
+                     page: document.documentElement.outerHTML };
+        }"""
+    )
+    assert seen["hub"] == "refused" and seen["storage"] == "blocked" and seen["origin"] == "null"
+    assert any("connect-src 'none'" in e for e in app.errors)  # refused by the frame's policy, before CORS
+    assert any("scopeflow/window-parts" in m for m in seen["received"])
+    for text in [*seen["received"], seen["page"]]:
+        assert web_hub.token not in text
+
+
+async def test_a_window_frame_takes_its_parts_once_and_only_from_the_app(app: Recorded):
+    page = app.page
+    inner = await open_greeter(page)
+    rpc = await inner.evaluate("new URL(document.querySelector('script[src*=imjoy-rpc]').src).pathname")
+    parts = {"type": "scopeflow/window-parts", "name": "x", "style": "", "script": "", "rpc": rpc}
+    post_from_app = "([id, parts]) => document.getElementById(id).contentWindow.postMessage(parts, '*')"
+    post_from_itself = "(parts) => window.postMessage(parts, '*')"
+    # a running window: more parts, from the app or from itself, change nothing
+    await page.evaluate("document.querySelector('iframe.sf-window-frame').id = 'greeter'")
+    await page.evaluate(post_from_app, ["greeter", {**parts, "html": '<p id="again">x</p>'}])
+    await inner.evaluate(post_from_itself, {**parts, "html": '<p id="own">x</p>'})
+    # a fresh frame: its own message first (not the app's: ignored), then the app's (taken)
+    await page.evaluate(
+        """() => new Promise((resolve) => {
+            const frame = document.createElement("iframe");
+            frame.setAttribute("sandbox", "allow-scripts");
+            frame.id = "probe";
+            frame.addEventListener("load", resolve, { once: true });
+            frame.src = "/window.html";
+            document.body.appendChild(frame);
+        })"""
+    )
+    probe = await (await page.wait_for_selector("#probe")).content_frame()
+    assert probe is not None
+    await probe.evaluate(post_from_itself, {**parts, "html": '<p id="own">x</p>'})
+    await asyncio.sleep(0.5)
+    await page.evaluate(post_from_app, ["probe", {**parts, "html": '<p id="taken">x</p>'}])
+    await probe.wait_for_selector("#taken", state="attached")
+    assert await probe.evaluate("document.getElementById('own')") is None
+    found = await inner.evaluate("['again', 'own'].map((id) => document.getElementById(id) !== null)")
+    assert found == [False, False]
+    assert await inner.evaluate("document.getElementById('out').textContent") == "Hello, window!"
     app.assert_offline()
 
 

@@ -386,7 +386,7 @@ async def test_an_example_from_the_gallery_opens_and_runs(editor: Recorded):
     await shot(page, "workflow-example")
     # the segmentation opens as labels, the measurements as a table
     await page.get_by_test_id("wf-node-segment").locator(".sf-wf-head").click()
-    await page.wait_for_function("window.__scopeflow.state().images.some(i => i.kind === 'labels')")
+    await page.wait_for_function("() => window.__scopeflow.state().images.some(i => i.kind === 'labels')")
     await page.get_by_test_id("tab-workflow").click()
     await measure.locator(".sf-wf-head").click()
     await expect(page.get_by_test_id("table-view")).to_be_visible(timeout=30_000)

@@ -1,4 +1,4 @@
-"""HTTP and websocket doors of the hub. Every one of them but the index page needs the token.
+"""HTTP and websocket doors of the hub. Every one of them but the app's pages (index, window) needs the token.
 
 Handlers only translate HTTP to calls on the router, registry and engine (see :mod:`scopeflow.app`),
 in the jupyter-server manner: ``default_handlers`` at the end lists the routes.
@@ -27,6 +27,7 @@ from .registry import PluginChanged
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s]*")
+HOST_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 PLUGIN_ID = r"(?P<plugin_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
 
 
@@ -287,22 +288,90 @@ class ImageWriteHandler(HubMixin, APIHandler):
         self.finish(file, set_content_type="image/png" if fmt == "png" else "image/tiff")
 
 
-class IndexHandler(HubMixin, JupyterHandler):
-    """``/``: the web app. Loads without the token (it asks for one) and never contains it."""
+# The app page runs only the hub's own scripts: an injected <script> or onclick does not run, and nothing it
+# runs reaches another origin. Styles may be inline (React and the editor set them); imjoy-rpc's one eval at
+# load time is rewritten by the build (web/vite.config.ts), so there is no 'unsafe-eval'.
+APP_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "frame-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# A window plugin's frame runs the plugin's own inline code (and imjoy-rpc, which needs eval) in a sandbox
+# without same-origin, even when opened on its own; it loads only the hub's files and connects nowhere.
+WINDOW_POLICY = "; ".join(
+    [
+        "sandbox allow-scripts",
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'self'",
+    ]
+)
+
+
+class PageHandler(HubMixin, JupyterHandler):
+    """A public page of the built web app, under its own Content-Security-Policy."""
+
+    page = "index.html"
+    policy = APP_POLICY
+
+    @property
+    def content_security_policy(self) -> str:
+        return self.policy
 
     @allow_unauthenticated
     def get(self) -> None:
-        index = Path(self.hub.web_dir) / "index.html"
+        path = Path(self.hub.web_dir) / self.page
+        if not path.is_file():
+            raise web.HTTPError(404, f"{self.page} is not built: run bash scripts/setup")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
-        self.finish(index.read_bytes())
+        self.finish(path.read_bytes())
+
+
+class IndexHandler(PageHandler):
+    """``/``: the web app. Loads without the token (it asks for one) and never contains it."""
+
+
+class WindowHandler(PageHandler):
+    """``/window.html``: the empty document a window plugin's iframe starts from. The app posts the plugin's
+    parts into it (web/public/window.js); it holds no secret and never receives the token."""
+
+    page = "window.html"
+    policy = WINDOW_POLICY
+
+    @property
+    def content_security_policy(self) -> str:
+        # the sandboxed document's own origin is opaque: browsers that match 'self' against it rather than
+        # against its URL still load the hub's files through the hub's origin, named beside 'self'
+        origin = f"{self.request.protocol}://{self.request.host}"
+        if not HOST_ORIGIN.fullmatch(origin):
+            return self.policy
+        return self.policy.replace("'self'", f"'self' {origin}")
 
 
 # the web app's built files (public, like the page: they hold no secret); added with the hub's web_dir
-ASSETS = r"/((?:assets|icons|samples)/.+|favicon\.(?:ico|svg))"
+ASSETS = r"/((?:assets|icons|samples)/.+|favicon\.(?:ico|svg)|window\.js)"
 
 default_handlers: list[tuple[str, type, dict[str, Any]] | tuple[str, type]] = [
     (r"/", IndexHandler),
+    (r"/window\.html", WindowHandler),
     (r"/ws", RouterSocket),
     (r"/api/hub", HubInfoHandler),
     (r"/api/plugins", PluginsHandler),

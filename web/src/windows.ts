@@ -1,5 +1,5 @@
-// Window plugins (ImJoy `type: window`): each in an iframe with sandbox="allow-scripts" (no same-origin),
-// talking to the app with imjoy-rpc's postMessage protocol; the app is the host side of that RPC.
+// Window plugins (ImJoy `type: window`): each in an iframe with sandbox="allow-scripts" (no same-origin) on
+// /window.html, talking to the app with imjoy-rpc's postMessage protocol; the app is the host side of that RPC.
 
 import { RPC } from "imjoy-rpc/dist/imjoy-rpc.js";
 import imjoyRpcUrl from "imjoy-rpc/dist/imjoy-rpc.js?url";
@@ -29,21 +29,17 @@ export function pluginParts(source: string): Parts {
   };
 }
 
-/** The iframe's document: the plugin's html and style, imjoy-rpc from the hub, then the plugin's code. */
-export function windowDocument(plugin: PluginManifest, parts: Parts): string {
-  const rpcSrc = new URL(imjoyRpcUrl, window.location.href).href;
-  const json = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c");
-  return `<!doctype html><html><head><meta charset="utf-8">
-<style>html,body{margin:0;font:14px system-ui,sans-serif}</style><style>${parts.style.replace(/<\/style/gi, "")}</style>
-<script src="${rpcSrc}"></script></head><body>${parts.window}
-<script>
-imjoyRPC.setupRPC({ name: ${json(plugin.name)}, type: "window" }).then(function (api) {
-  window.api = api;
-  var code = document.createElement("script");
-  code.textContent = ${json(parts.script)};
-  document.body.appendChild(code);
-});
-</script></body></html>`;
+/** What the app posts into a window's frame (/window.html, see public/window.js), once, after it loaded:
+ * the plugin's own parts and where imjoy-rpc is. Never the token. */
+export function windowParts(plugin: PluginManifest, parts: Parts): Record<string, string> {
+  return {
+    type: "scopeflow/window-parts",
+    name: plugin.name,
+    html: parts.window,
+    style: parts.style,
+    script: parts.script,
+    rpc: new URL(imjoyRpcUrl, window.location.href).pathname,
+  };
 }
 
 // the messages of imjoy-rpc's protocol a window may send to the app
@@ -140,7 +136,9 @@ export async function openWindow(
       window.clearTimeout(timer);
     });
   });
-  frame.srcdoc = windowDocument(plugin, parts);
+  // the frame's document comes with its own CSP (inline plugin code, no network); srcdoc would inherit the app's
+  frame.addEventListener("load", () => frame.contentWindow?.postMessage(windowParts(plugin, parts), "*"), { once: true });
+  frame.src = "/window.html";
   set((s) => ({ windows: [...s.windows, { id, pluginId: plugin.id, name: plugin.name, data: options.data }], view: id }));
   try {
     const api = await remote;
