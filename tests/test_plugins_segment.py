@@ -58,6 +58,17 @@ async def test_nuclei_segmentation_labels_nuclei(client):
     assert report["statistics"]["objects"] == labels.max()
 
 
+async def test_seed_height_trades_splitting_for_merging(client):
+    """``seed_height`` is the user's say over separation: lower splits touching nuclei into more objects,
+    higher merges them into fewer; 0 is the model's own choice."""
+    image = nuclei(seed=11, size=192)[0]
+    plugin = await client.get_plugin("nuclei-segmentation")
+    counts = {h: int((await plugin.segment(image, seed_height=h)).max()) for h in (0.05, 0.0, 0.9)}
+    assert counts[0.05] >= counts[0.0] >= counts[0.9] and counts[0.05] > counts[0.9]
+    with pytest.raises(Exception, match="seed_height"):
+        await plugin.segment(image, seed_height=2)
+
+
 async def test_nuclei_segmentation_beats_otsu_on_the_real_sample(client):
     """On the real DSB2018 sample (never trained on) the U-Net finds nuclei better than Otsu + watershed."""
     samples = await client.get_plugin("sample-data")
@@ -170,6 +181,27 @@ def test_training_script_smoke(tmp_path):
     maps = plugin.predict_maps(model, plugin.normalise(nuclei()[0].astype(np.float32)))
     assert maps[0].shape == maps[1].shape == (128, 128)
     assert model.info["postprocessing"]["seed_height"] > 0
+
+
+def test_retune_chooses_the_postprocessing_again_and_keeps_the_network(tmp_path):
+    """``train.py --retune`` re-chooses the post-processing of trained weights from its grid, records how,
+    and leaves the network as it was; a split both trained on and chosen on is refused."""
+    trained, retuned = tmp_path / "weights.pt", tmp_path / "retuned.pt"
+    smoke = [sys.executable, str(FOLDER / "train.py"), "--smoke", "--cpu"]
+    for extra in (["--out", str(trained)], ["--retune", str(trained), "--out", str(retuned)]):
+        result = subprocess.run([*smoke, *extra], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    plugin = module(ROOT / "plugins" / "nuclei_segmentation.py", "nuclei_plugin_retune")
+    before, after = plugin.load_model(trained), plugin.load_model(retuned)
+    for name, tensor in before.state_dict().items():
+        assert tensor.equal(after.state_dict()[name]), name
+    chosen, record = after.info["postprocessing"], after.info["training"]
+    assert f"{chosen['probability']} {chosen['seed_height']}" in record["postprocessing_grid"]
+    assert "synthetic" in record["postprocessing_choice"] and after.info["curves"] == before.info["curves"]
+    train = module(FOLDER / "train.py", "nuclei_train_parse")
+    with pytest.raises(SystemExit):
+        train.parse(["--real-splits", "training-data,validation-data"])  # chosen on by default
+    assert train.parse(["--real-splits", "training-data,validation-data", "--tune-splits", "test-data"])
 
 
 def test_contact_weight_marks_where_nuclei_meet():
