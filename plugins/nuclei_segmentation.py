@@ -56,7 +56,8 @@ The synthetic validation loss falls to the end; the real one is flat from step 1
 no overtraining at this length. Runs not kept, none better on validation (synthetic / mnfinder validation):
 6000 steps with the `test-data` split and gamma, blur and noise augmentation added (0.851 / 0.913); the
 shipped recipe with that augmentation (0.822 / 0.912); another seed (0.771 / 0.905); and the average of two
-of these networks (0.844 / 0.901 at the shipped post-processing): more of the same data no longer helps.
+of these networks (0.844 / 0.901, where the shipped one scores 0.848 / 0.896 in the same evaluation):
+more of the same data no longer helps.
 
 **Measured accuracy** (`bench/quality.py --only segmentation`, through the hub, defaults): the real DSB2018
 fluorescence image shipped with StarDist (sample `nuclei-2d`, 512x512, 125 hand-labelled nuclei; another
