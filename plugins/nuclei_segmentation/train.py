@@ -2,6 +2,7 @@
 
     python plugins/nuclei_segmentation/train.py --cpu         # the shipped weights (about 25 min on 2 CPUs)
     python plugins/nuclei_segmentation/train.py --smoke --out /tmp/w.pt   # seconds: checks the pipeline
+    python plugins/nuclei_segmentation/train.py --retune W.pt --out W2.pt  # post-processing chosen again
 
 Seeded and reproducible on a CPU (same seed, same torch, same thread count: same weights); it also runs on
 CUDA when present (faster, not bit-reproducible). Half of every batch is synthetic (synthetic.py), half real:
@@ -490,4 +491,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse()
-    retune(arguments) if arguments.retune else train(arguments)
+    if arguments.retune:
+        retune(arguments)
+    else:
+        train(arguments)
