@@ -265,6 +265,30 @@ async def test_progress_of_a_node_becomes_running_events(svc: Any) -> None:
     ] == progress
 
 
+async def test_progress_reaches_only_the_run_whose_call_made_it(svc: Any) -> None:
+    """Two runs use the same plugin at once: each node sees its own progress, never the other's."""
+
+    def doc(steps: int) -> dict[str, Any]:
+        return workflow(
+            [
+                {"id": "make", "op": "make", "params": {"value": steps}},
+                {"id": "slow", "op": "progress", "params": {"steps": steps, "delay": 0.2}},
+            ],
+            [("make", "result", "slow", "image")],
+        )
+
+    seen: dict[int, list[dict[str, Any]]] = {4: [], 5: []}
+    records = await asyncio.gather(
+        *(svc.run(doc(steps), None, {"cache": False}, seen[steps].append) for steps in seen)
+    )
+    assert [r["state"] for r in records] == ["done", "done"]
+    for steps, record in zip(seen, records, strict=True):
+        progress = [
+            e["progress"] for e in record["events"] if e.get("node") == "slow" and e["state"] == "running"
+        ]
+        assert progress == [0.0, *((i + 1) / steps for i in range(steps))], (steps, progress)
+
+
 async def test_a_plugin_that_dies_fails_its_node_not_the_hub(svc: Any, wf_hub: HubProcess) -> None:
     doc = workflow(
         [

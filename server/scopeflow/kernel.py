@@ -66,7 +66,7 @@ def op_service(module: types.ModuleType) -> dict[str, Any]:
     service: dict[str, Any] = {}
     for name, value in vars(module).items():
         if callable(value) and hasattr(value, "__scopeflow_op__") and not name.startswith("_"):
-            service[name] = value
+            service[name] = sdk.tagged(value)
     if not service:
         raise ValueError("the plugin declares no @op function")
     return service

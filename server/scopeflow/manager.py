@@ -117,7 +117,7 @@ class Manager:
         self.engine: PluginStarter | None = None
         # called with (plugin id, UI call name, args) for every UI call a client makes (e.g. the runner's
         # progress of the node a plugin is running); a listener must not block or raise
-        self.ui_listeners: list[Callable[[str, str, list[Any]], None]] = []
+        self.ui_listeners: list[Callable[[str, str, list[Any], str | None], None]] = []
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
         self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # client id → (its latest token, expiry)
         router.on_disconnect.append(self._client_gone)
@@ -316,11 +316,12 @@ class Manager:
 
     # -- UI calls ------------------------------------------------------------------------------------
     def _ui_call(self, name: str) -> Callable[..., Any]:
-        async def ui_call(*args, context=None):  # untyped: imjoy-rpc reads the signature
+        async def ui_call(*args, context=None, call=None):  # untyped: imjoy-rpc reads the signature
             caller = context["from"].split("/")[-1] if context else ""
+            tag = call if isinstance(call, str) else None  # the op call it comes from (sdk.CALL_KEYWORD)
             for listener in self.ui_listeners:
                 try:
-                    listener(caller, name, list(args))
+                    listener(caller, name, list(args), tag)
                 except Exception:
                     log.exception("a listener of %s failed", name)
             app = self._provider_of(APP_SERVICE)

@@ -29,6 +29,7 @@ from .pins import pin_states
 from .registry import Registry
 from .runs import NodeFailed, Run, RunStore, new_run_id, remote_error_text
 from .runs import summary as run_summary
+from .sdk import CALL_KEYWORD
 from .workflow import INPUT, Workflow, check, order, upstream, validate
 
 __all__ = ["Runner"]
@@ -305,7 +306,8 @@ class Runner:
         active = run.active.setdefault(node.plugin, [])
         active.append(node_id)
         try:
-            result = await self._call(node.plugin, op.name, args, run.shas[node.plugin])
+            tag = f"{run.id}/{node_id}"
+            result = await self._call(node.plugin, op.name, args, run.shas[node.plugin], tag)
         finally:
             active.remove(node_id)
         values = _split(result, op)
@@ -315,7 +317,7 @@ class Runner:
         self._outputs(run, node_id, entry, values)
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
 
-    async def _call(self, plugin: str, op: str, args: list[Any], sha256: str) -> Any:
+    async def _call(self, plugin: str, op: str, args: list[Any], sha256: str, tag: str = "") -> Any:
         engine = getattr(self.manager, "engine", None)
         kernel = getattr(engine, "plugins", {}).get(plugin)
         if kernel is not None and kernel.state == "ready" and kernel.sha256 not in (None, sha256):
@@ -334,6 +336,8 @@ class Runner:
         function = service.get(op) if isinstance(service, dict) else None
         if not callable(function):
             raise NodeFailed(f"{plugin} offers no function {op}")
+        if tag and service.get("type") == "scopeflow-plugin":  # its progress is then this node's alone
+            return await function(*args, **{CALL_KEYWORD: tag})
         return await function(*args)
 
     def _outputs(self, run: Run, node_id: str, entry: CacheEntry, values: dict[str, Any]) -> None:
@@ -402,11 +406,18 @@ class Runner:
     def _event(self, run: Run, node_id: str, state: str, **details: Any) -> None:
         node_event(run, self.store, node_id, state, **details)
 
-    def _ui_call(self, caller: str, name: str, args: list[Any]) -> None:
-        """``api.showProgress`` from a plugin that runs a node: a ``running`` event with that progress."""
+    def _ui_call(self, caller: str, name: str, args: list[Any], tag: str | None = None) -> None:
+        """``api.showProgress`` from a plugin that runs a node: a ``running`` event with that progress for
+        the node whose call made it (``tag``); untagged (ImJoy plugins): for every node running the plugin."""
         if name != "showProgress" or not args:
             return
         progress = fraction(args[0])
+        if tag is not None:
+            run_id, _, node_id = tag.partition("/")
+            tagged = self.runs.get(run_id)
+            if tagged is not None and not tagged.finished.done() and node_id in tagged.active.get(caller, []):
+                self._event(tagged, node_id, "running", progress=progress)
+            return
         for run in self.runs.values():
             nodes = run.active.get(caller)
             if nodes and not run.finished.done():

@@ -10,6 +10,9 @@ kernel ``from imjoy import api`` gives the same object, so ImJoy plugins run unm
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,6 +22,37 @@ from .client import public_methods
 __all__ = ["Image", "PluginApi", "Table", "api", "op"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The hub tags each op call it makes for a workflow run (this keyword, stripped before the op sees it); a
+# ``showProgress`` made while that call runs carries the tag back, so the progress reaches that run alone.
+CALL_KEYWORD = "_scopeflow_call"
+_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("scopeflow_call", default=None)
+TAGGED_UI_CALLS = frozenset({"showProgress", "show_progress"})
+
+
+def tagged(function: F) -> F:
+    """``function`` accepting the hub's call tag (see ``CALL_KEYWORD``) and running with it set."""
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            token = _CALL.set(kwargs.pop(CALL_KEYWORD, None))
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                _CALL.reset(token)
+
+        return call_async  # type: ignore[return-value]
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:  # sync ops run in worker threads: the var is per thread
+        token = _CALL.set(kwargs.pop(CALL_KEYWORD, None))
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _CALL.reset(token)
+
+    return call  # type: ignore[return-value]
 
 
 class Image:
@@ -102,6 +136,8 @@ class PluginApi:
             function = self._server.get(_snake(name)) or self._server.get(_camel(name))
         if not callable(function):
             raise AttributeError(f"the hub offers no api.{name}")
+        if name in TAGGED_UI_CALLS and (tag := _CALL.get()) is not None:
+            function = functools.partial(function, call=tag)
         return self._threadsafe(function)
 
     def _threadsafe(self, function: Callable[..., Any]) -> Callable[..., Any]:
