@@ -32,6 +32,8 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
         argv.append(f"--Hub.cache_bytes={int(args.cache_gib * 2**30)}")
     if args.gateway_url:
         argv.append(f"--GatewayClient.url={args.gateway_url}")
+    elif not os.environ.get("JUPYTER_GATEWAY_URL"):  # with a gateway, jupyter-server picks its own
+        argv.append("--ServerApp.kernel_manager_class=scopeflow.engine.HubKernelManager")
     if args.hub_url:
         argv.append(f"--Hub.hub_url={args.hub_url}")
     if args.log_level:

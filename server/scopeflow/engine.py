@@ -21,9 +21,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado.ioloop import IOLoop
+from traitlets import TraitError
 
 from .manager import Manager
 from .manifest import python_code
@@ -43,6 +46,24 @@ BOOTSTRAP_CELL = (
 
 # what every plugin's start-up imports, imported ahead in the spare kernel
 WARM_CELL = "import scopeflow.kernel, numpy, tornado.httpclient"
+
+
+class HubKernelManager(AsyncMappingKernelManager):
+    """jupyter-server's kernel manager, except that a kernel listed while it starts (``GET /api/kernels``
+    as the engine starts its spare kernel) is reported as starting instead of failing the whole request:
+    jupyter-server adds the kernel to its list before it sets the kernel's ``last_activity``."""
+
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        try:
+            return dict(super().kernel_model(kernel_id))
+        except TraitError:
+            return {
+                "id": kernel_id,
+                "name": self._kernels[kernel_id].kernel_name,
+                "last_activity": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "execution_state": "starting",
+                "connections": self._kernel_connections.get(kernel_id, 0),
+            }
 
 
 class PluginCrashed(RuntimeError):
