@@ -1,7 +1,9 @@
 """Array round trips from Chromium: the web app's codec (web/src/transfer.ts) with the npm imjoy-rpc client.
 
-The hub serves a bench page as its index (``Hub.web_dir`` set to a directory :func:`prepare` fills): it
-loads imjoy-rpc's browser build from web/node_modules and web/src/transfer.ts compiled by TypeScript,
+The hub serves a bench page among the web app's files (``Hub.web_dir`` set to a directory :func:`prepare`
+fills; ``/assets/bench.html``, which unlike the app's page ``/`` has no Content-Security-Policy, as the
+page runs inline code and reaches a raw websocket echo on another port): it loads imjoy-rpc's browser
+build from web/node_modules and web/src/transfer.ts compiled by TypeScript,
 connects, and times ``bench-echo.echo_array`` for each size, beside a raw websocket echo of the same bytes
 and a plain copy of the array, all from the same page. Headless Chromium runs it on its own, not driven
 by Playwright: Playwright's network instrumentation copies every byte a page sends or receives to its
@@ -102,8 +104,8 @@ def transfer_script() -> str:
 
 PAGE = """<!doctype html>
 <title>scopeflow array bench</title>
-<script src="assets/rpc.js"></script>
-<script src="assets/transfer.js"></script>
+<script src="rpc.js"></script>
+<script src="transfer.js"></script>
 <script>
 const params = JSON.parse(decodeURIComponent(location.hash.slice(1)));
 (async () => {
@@ -121,13 +123,13 @@ def prepare(web_dir: Path) -> None:
     (web_dir / "assets").mkdir(parents=True, exist_ok=True)
     (web_dir / "assets" / "rpc.js").write_text(RPC_BUILD.read_text())
     (web_dir / "assets" / "transfer.js").write_text(transfer_script())
-    (web_dir / "index.html").write_text(PAGE.replace("MEASURE", MEASURE))
+    (web_dir / "assets" / "bench.html").write_text(PAGE.replace("MEASURE", MEASURE))
 
 
 async def browser_round_trips(
     url: str, token: str, sizes: list[int], repeat: int, raw_port: int, timeout: float = 1800
 ) -> dict[str, Any]:
-    """Open the hub's (bench) index page in headless Chromium; return the figures it sends back."""
+    """Open the hub's bench page in headless Chromium; return the figures it sends back."""
     result: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     async def collect(ws: Any) -> None:
@@ -138,14 +140,17 @@ async def browser_round_trips(
     async with ws_serve(collect, "127.0.0.1", 0) as collector:
         port = next(iter(collector.sockets)).getsockname()[1]
         params = {"token": token, "sizes": sizes, "repeat": repeat, "rawPort": raw_port, "collector": port}
-        page = f"{url}/#{urllib.parse.quote(json.dumps(params))}"
+        page = f"{url}/assets/bench.html#{urllib.parse.quote(json.dumps(params))}"
         with tempfile.TemporaryDirectory(prefix="scopeflow-chromium-") as profile:
             chromium = await asyncio.create_subprocess_exec(
                 str(CHROMIUM), "--headless=new", "--no-sandbox", f"--user-data-dir={profile}", page,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
             try:
-                figures: dict[str, Any] = json.loads(await asyncio.wait_for(result, timeout))
+                try:
+                    figures: dict[str, Any] = json.loads(await asyncio.wait_for(result, timeout))
+                except TimeoutError:
+                    raise RuntimeError(f"the bench page sent no figures in {timeout:.0f} s") from None
             finally:
                 chromium.terminate()
                 await chromium.wait()

@@ -175,7 +175,7 @@ async def run_hub(hub: BenchHub, sizes: list[int], args: argparse.Namespace, ful
             print(f"(no browser figures: {why_not})", file=sys.stderr)
         else:
             out["browser"] = await _browser.browser_round_trips(
-                hub.url, hub.token, sizes, args.repeat, args.raw_port
+                hub.url, hub.token, sizes, args.repeat, args.raw_port, args.page_timeout
             )
         out["peak_rss_mb"] = {
             "client": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -281,6 +281,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,64,256", help="array sizes in MB (default 4,64,256)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tiny", type=int, default=300, help="tiny calls to time")
+    parser.add_argument(
+        "--page-timeout", type=float, default=1800, help="seconds the Chromium page may take (default 1800)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
