@@ -147,6 +147,22 @@ async def test_ui_calls_reach_an_attached_app(hub):
         await server.disconnect()
 
 
+async def test_ui_calls_go_to_the_tab_that_made_the_call_not_the_newest(hub):
+    """Two tabs of the app: what a plugin shows during an op call reaches the tab that called it."""
+    shown: dict[str, list[str]] = {"first": [], "second": []}
+    tabs = {name: await connect(hub.url, token=hub.token, client_id=f"app-{name}-tab") for name in shown}
+    try:
+        for name, tab in tabs.items():
+            await tab.register_service({"id": "imjoy-api", "showMessage": shown[name].append})
+        for name in ("first", "second", "first"):
+            plugin = await tabs[name].get_plugin("crasher")
+            await plugin.report(f"for the {name} tab")
+        assert shown == {"first": ["for the first tab"] * 2, "second": ["for the second tab"]}
+    finally:
+        for tab in tabs.values():
+            await tab.disconnect()
+
+
 async def test_the_app_api_is_reached_only_through_the_manager(hub):
     """A plugin (or any client) cannot call the app's api directly to pose as someone else, even in chunks."""
     calls: list[tuple[str, str, list]] = []

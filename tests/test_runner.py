@@ -289,6 +289,28 @@ async def test_progress_reaches_only_the_run_whose_call_made_it(svc: Any) -> Non
         assert progress == [0.0, *((i + 1) / steps for i in range(steps))], (steps, progress)
 
 
+async def test_a_runs_plugins_show_their_progress_in_the_tab_that_started_it(wf_hub: HubProcess) -> None:
+    """The app's tab that started a run gets its plugins' UI calls, not the newest tab."""
+    shown: dict[str, list[Any]] = {"first": [], "second": []}
+    tabs = {name: await connect(wf_hub.url, token=wf_hub.token, client_id=f"app-{name}") for name in shown}
+    try:
+        for name, tab in tabs.items():  # the second tab is the newest
+            await tab.register_service({"id": "imjoy-api", "showProgress": shown[name].append})
+        doc = workflow(
+            [
+                {"id": "make", "op": "make", "params": {"value": 3}},
+                {"id": "slow", "op": "progress", "params": {"steps": 2, "delay": 0.1}},
+            ],
+            [("make", "result", "slow", "image")],
+        )
+        record = await (await tabs["first"].get_service("workflows")).run(doc, None, {"cache": False})
+        assert record["state"] == "done"
+        assert shown == {"first": [50, 100], "second": []}
+    finally:
+        for tab in tabs.values():
+            await tab.disconnect()
+
+
 async def test_a_plugin_that_dies_fails_its_node_not_the_hub(svc: Any, wf_hub: HubProcess) -> None:
     doc = workflow(
         [

@@ -427,6 +427,27 @@ async def test_plugins_ask_through_dialogs_and_send_plots(app: Recorded):
     app.assert_offline()
 
 
+async def test_a_plugin_asks_the_tab_that_ran_it_not_the_newest(browser: Browser, web_hub: HubProcess):
+    """Two tabs of the app: a plugin's prompt opens in the tab whose op call made it."""
+    first_context, first = await open_app(browser, web_hub)
+    second_context, second = await open_app(browser, web_hub)  # the newest tab
+    try:
+        page = first.page
+        await page.get_by_test_id("plugin-measure-demo").click()
+        await page.get_by_test_id("run-ask").click()
+        dialog = page.get_by_test_id("dialog")
+        await expect(dialog).to_contain_text("Your name?", timeout=60_000)
+        await expect(second.page.get_by_test_id("dialog")).to_have_count(0)
+        await dialog.locator("input").fill("Lin")
+        await dialog.get_by_test_id("dialog-ok").click()
+        await expect(page.get_by_test_id("op-ask").get_by_test_id("run-done")).to_contain_text("Hello, Lin")
+        await expect(second.page.get_by_test_id("dialog")).to_have_count(0)
+        first.assert_offline()
+    finally:
+        await second_context.close()
+        await first_context.close()
+
+
 async def test_a_large_uint16_image_shows_fast_with_channels_and_labels(app: Recorded):
     page = app.page
     ms = await page.evaluate(

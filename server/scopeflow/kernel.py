@@ -109,7 +109,7 @@ async def start_plugin(spec: dict[str, Any]) -> None:
                 "id": "default",
                 "name": spec.get("name") or plugin_id,
                 "type": "scopeflow-plugin",
-                "config": {"run_in_executor": True},
+                "config": {"run_in_executor": True, "require_context": True},  # see sdk.tagged
             }
         )
         await server.rpc.register_service(service, overwrite=True, notify=False)

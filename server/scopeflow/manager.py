@@ -20,23 +20,12 @@ from typing import Any, Protocol
 
 from .router import MANAGER_ID, Router
 from .rpc import FastRPC
+from .sdk import UI_CALLS
 
 log = logging.getLogger("scopeflow.manager")
 
 APP_SERVICE = "imjoy-api"  # the service the web app registers for plugins' UI calls
 RECONNECTION_EXPIRES_IN = 24 * 3600
-UI_CALLS = (
-    "showMessage",
-    "showProgress",
-    "showStatus",
-    "error",
-    "alert",
-    "confirm",
-    "prompt",
-    "showDialog",
-    "createWindow",
-    "showSnackbar",
-)
 
 
 class PluginStarter(Protocol):
@@ -118,6 +107,8 @@ class Manager:
         # called with (plugin id, UI call name, args) for every UI call a client makes (e.g. the runner's
         # progress of the node a plugin is running); a listener must not block or raise
         self.ui_listeners: list[Callable[[str, str, list[Any], str | None], None]] = []
+        # who the op call a UI call comes from is for: tag (sdk.CALL_KEYWORD) → client id, or None
+        self.call_owners: list[Callable[[str], str | None]] = []
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
         self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # client id → (its latest token, expiry)
         router.on_disconnect.append(self._client_gone)
@@ -153,11 +144,11 @@ class Manager:
     def echo(self, data: Any, context: Any = None) -> Any:
         return data
 
-    def log(self, *messages, context=None):  # untyped: imjoy-rpc parses the signature
+    def log(self, *messages, context=None, call=None):  # untyped: imjoy-rpc parses the signature
         text = " ".join(str(m) for m in messages)
         self._plugin_log(context, "info", text)
         if self._provider_of(APP_SERVICE) is not None:  # the app shows plugin logs live
-            forward = asyncio.ensure_future(self._ui_call("log")(text, context=context))
+            forward = asyncio.ensure_future(self._ui_call("log")(text, context=context, call=call))
             self._forwards.add(forward)
             forward.add_done_callback(self._forwarded)
 
@@ -324,7 +315,7 @@ class Manager:
                     listener(caller, name, list(args), tag)
                 except Exception:
                     log.exception("a listener of %s failed", name)
-            app = self._provider_of(APP_SERVICE)
+            app = self._app_for(tag)
             if app is None:
                 self._plugin_log(
                     context, "info", f"{name}: {' '.join(repr(a) for a in args)} (no browser attached)"
@@ -366,12 +357,30 @@ class Manager:
 
     def _provider_of(self, local_id: str) -> str | None:
         for client, entry in reversed(list(self.clients.items())):
-            kernel = self.engine is not None and self.engine.knows(client.split("/")[-1])
-            if local_id == APP_SERVICE and kernel:
-                continue  # a plugin kernel offering the app's api would read every prompt meant for the user
-            if any(s["id"].split(":")[-1] == local_id for s in entry["services"]):
+            if self._offers(client, entry, local_id):
                 return client
         return None
+
+    def _offers(self, client: str, entry: dict[str, Any], local_id: str) -> bool:
+        kernel = self.engine is not None and self.engine.knows(client.split("/")[-1])
+        if local_id == APP_SERVICE and kernel:
+            return False  # a plugin kernel offering the app's api would read every prompt meant for the user
+        return any(s["id"].split(":")[-1] == local_id for s in entry["services"])
+
+    def _app_for(self, tag: str | None) -> str | None:
+        """The tab of the web app a UI call goes to: the one that made the op call it comes from (``tag``,
+        see sdk.CALL_KEYWORD), or that started the run of that call, if it is still open; else the newest."""
+        owner = None
+        if tag and tag.startswith("client:"):
+            owner = tag.removeprefix("client:")
+        elif tag:
+            owner = next((found for find in self.call_owners if (found := find(tag))), None)
+        if owner:
+            short = owner.split("/")[-1]
+            for client, entry in self.clients.items():
+                if client.split("/")[-1] == short and self._offers(client, entry, APP_SERVICE):
+                    return client
+        return self._provider_of(APP_SERVICE)
 
     def _client_gone(self, client: str, peer: object) -> None:
         self.clients.pop(client, None)

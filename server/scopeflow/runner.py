@@ -53,6 +53,9 @@ class Runner:
         listeners = getattr(manager, "ui_listeners", None)
         if isinstance(listeners, list):
             listeners.append(self._ui_call)
+        owners = getattr(manager, "call_owners", None)
+        if isinstance(owners, list):
+            owners.append(self._owner_of)
 
     def service(self) -> dict[str, Any]:
         return {
@@ -60,7 +63,7 @@ class Runner:
             "name": "scopeflow workflows",
             "type": "scopeflow-workflows",
             "description": "Validate and run workflow documents; results are cached on the hub",
-            "config": {"visibility": "public", "require_context": False},
+            "config": {"visibility": "public", "require_context": True},  # who starts a run (Run.client)
             "validate": self.validate,
             "start": self.start,
             "run": self.run,
@@ -73,7 +76,7 @@ class Runner:
         }
 
     # -- service methods ---------------------------------------------------------------------------------
-    async def validate(self, doc: Any) -> dict[str, Any]:
+    async def validate(self, doc: Any, context: Any = None) -> dict[str, Any]:
         doc = _plain_doc(doc)
         self.refresh(doc)
         return validate(doc, self.registry, self.samples)
@@ -93,7 +96,9 @@ class Runner:
                 self.registry.scan()
                 return
 
-    async def start(self, doc: Any, inputs: Any = None, options: Any = None, on_event: Any = None) -> str:
+    async def start(
+        self, doc: Any, inputs: Any = None, options: Any = None, on_event: Any = None, context: Any = None
+    ) -> str:
         doc = _plain_doc(doc)
         self.refresh(doc)
         options = dict(options or {})
@@ -109,6 +114,7 @@ class Runner:
             wanted = upstream(workflow, until)
             needed = [n for n in needed if n in wanted]
         run = Run(new_run_id(), workflow, needed, options)
+        run.client = context.get("from") if isinstance(context, dict) else None
         run.values[INPUT], run.hashes[INPUT] = await self._inputs(workflow, dict(inputs or {}))
         used = sorted({run.nodes[n].plugin for n in needed})
         for node_id in needed:
@@ -157,18 +163,18 @@ class Runner:
         return run.id
 
     async def run(
-        self, doc: Any, inputs: Any = None, options: Any = None, on_event: Any = None
+        self, doc: Any, inputs: Any = None, options: Any = None, on_event: Any = None, context: Any = None
     ) -> dict[str, Any]:
-        return await self.wait(await self.start(doc, inputs, options, on_event))
+        return await self.wait(await self.start(doc, inputs, options, on_event, context))
 
-    async def wait(self, run_id: str) -> dict[str, Any]:
+    async def wait(self, run_id: str, context: Any = None) -> dict[str, Any]:
         run = self.runs.get(run_id)
         if run is not None:
             await asyncio.shield(run.finished)
             return run.record
         return self.store.load(run_id)
 
-    async def cancel(self, run_id: str) -> dict[str, Any]:
+    async def cancel(self, run_id: str, context: Any = None) -> dict[str, Any]:
         run = self.runs.get(run_id)
         if run is None:
             return self.store.load(run_id)  # finished already (or unknown: KeyError)
@@ -186,16 +192,16 @@ class Runner:
             run.reason = "the hub stopped during the run"
         await asyncio.gather(*(self.cancel(run.id) for run in live), return_exceptions=True)
 
-    async def get_run(self, run_id: str) -> dict[str, Any]:
+    async def get_run(self, run_id: str, context: Any = None) -> dict[str, Any]:
         run = self.runs.get(run_id)
         return run.record if run is not None else self.store.load(run_id)
 
-    async def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+    async def list_runs(self, limit: int = 50, context: Any = None) -> list[dict[str, Any]]:
         live = {run_id for run_id, run in self.runs.items() if not run.finished.done()}
         found = self.store.latest(max(1, min(int(limit), 10_000)), live)
         return [run_summary(self.runs[s["id"]].record) if s["id"] in self.runs else s for s in found]
 
-    async def output(self, key: str, port: str) -> Any:
+    async def output(self, key: str, port: str, context: Any = None) -> Any:
         entry = self.cache.get(key)
         if entry is None:
             raise KeyError(f"no cached result {key!r} (evicted, or never computed)")
@@ -206,7 +212,7 @@ class Runner:
         value = entry.load(port)
         return np.asarray(value) if isinstance(value, np.ndarray) else value
 
-    async def run_output(self, run_id: str, name: str) -> Any:
+    async def run_output(self, run_id: str, name: str, context: Any = None) -> Any:
         record = await self.get_run(run_id)
         found = (record.get("outputs") or {}).get(name)
         if found is None:
@@ -405,6 +411,11 @@ class Runner:
     # -- events ------------------------------------------------------------------------------------------
     def _event(self, run: Run, node_id: str, state: str, **details: Any) -> None:
         node_event(run, self.store, node_id, state, **details)
+
+    def _owner_of(self, tag: str) -> str | None:
+        """The client that started the run of a node's op call (tagged ``<run>/<node>``)."""
+        run = self.runs.get(tag.partition("/")[0])
+        return run.client if run is not None else None
 
     def _ui_call(self, caller: str, name: str, args: list[Any], tag: str | None = None) -> None:
         """``api.showProgress`` from a plugin that runs a node: a ``running`` event with that progress for

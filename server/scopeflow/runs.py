@@ -146,6 +146,7 @@ class Run:
         self.started = time.monotonic()
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.on_event: Any = None
+        self.client: str | None = None  # who started it (its plugins' prompts and messages go there)
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.sender: asyncio.Task[None] | None = None
         self.finisher: asyncio.Future[None] | None = None

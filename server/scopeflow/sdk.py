@@ -23,20 +23,45 @@ __all__ = ["Image", "PluginApi", "Table", "api", "op"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The hub tags each op call it makes for a workflow run (this keyword, stripped before the op sees it); a
-# ``showProgress`` made while that call runs carries the tag back, so the progress reaches that run alone.
+# Whom an op call is for, so that what the plugin shows while it runs reaches them: the hub tags each call
+# it makes for a workflow node with ``<run>/<node>`` (this keyword, stripped before the op sees it); a call
+# from a client (a tab of the web app, a script) is tagged ``client:<its id>`` from imjoy-rpc's context.
+# UI calls made while the op runs carry the tag back (``call=``): progress reaches that run alone, and
+# messages, prompts and windows go to the tab that asked, not to the newest tab.
 CALL_KEYWORD = "_scopeflow_call"
 _CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar("scopeflow_call", default=None)
-TAGGED_UI_CALLS = frozenset({"showProgress", "show_progress"})
+UI_CALLS = (
+    "showMessage",
+    "showProgress",
+    "showStatus",
+    "error",
+    "alert",
+    "confirm",
+    "prompt",
+    "showDialog",
+    "createWindow",
+    "showSnackbar",
+)
+_TAGGED = frozenset(UI_CALLS) | {"log"}
+
+
+def _tag(kwargs: dict[str, Any]) -> str | None:
+    tag = kwargs.pop(CALL_KEYWORD, None)
+    context = kwargs.pop("context", None)  # imjoy-rpc's, as op services require it (kernel.py)
+    if isinstance(tag, str):
+        return tag
+    caller = context.get("from") if isinstance(context, dict) else None
+    return f"client:{caller}" if isinstance(caller, str) else None
 
 
 def tagged(function: F) -> F:
-    """``function`` accepting the hub's call tag (see ``CALL_KEYWORD``) and running with it set."""
+    """``function`` taking imjoy-rpc's context and the hub's tag (see ``CALL_KEYWORD``), running with the
+    call's tag set."""
     if inspect.iscoroutinefunction(function):
 
         @functools.wraps(function)
         async def call_async(*args: Any, **kwargs: Any) -> Any:
-            token = _CALL.set(kwargs.pop(CALL_KEYWORD, None))
+            token = _CALL.set(_tag(kwargs))
             try:
                 return await function(*args, **kwargs)
             finally:
@@ -46,7 +71,7 @@ def tagged(function: F) -> F:
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:  # sync ops run in worker threads: the var is per thread
-        token = _CALL.set(kwargs.pop(CALL_KEYWORD, None))
+        token = _CALL.set(_tag(kwargs))
         try:
             return function(*args, **kwargs)
         finally:
@@ -136,7 +161,7 @@ class PluginApi:
             function = self._server.get(_snake(name)) or self._server.get(_camel(name))
         if not callable(function):
             raise AttributeError(f"the hub offers no api.{name}")
-        if name in TAGGED_UI_CALLS and (tag := _CALL.get()) is not None:
+        if name in _TAGGED and (tag := _CALL.get()) is not None:
             function = functools.partial(function, call=tag)
         return self._threadsafe(function)
 
