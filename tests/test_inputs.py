@@ -36,10 +36,15 @@ def test_a_file_a_json_value_and_a_sample(tmp_path):
     assert parsed.fixed["sigma"].value == "wide"  # not JSON: a string
 
 
-def test_a_csv_table(tmp_path):
-    (tmp_path / "t.csv").write_text("label,area\n1,10\n2,12\n")
+def test_a_csv_table_has_numbers_where_its_columns_hold_numbers(tmp_path):
+    (tmp_path / "t.csv").write_text("label,area,mean,name\n1,10,0.5,a\n2,,1e3,7\n")
     parsed = parse([f"table={tmp_path / 't.csv'}"], DOC)
-    assert parsed.fixed["table"].value == {"label": ["1", "2"], "area": ["10", "12"]}
+    assert parsed.fixed["table"].value == {
+        "label": [1, 2],
+        "area": [10, None],
+        "mean": [0.5, 1000.0],
+        "name": ["a", "7"],
+    }
 
 
 def test_a_pattern_makes_a_batch(tmp_path):

@@ -124,13 +124,27 @@ def _read_table(name: str, path: Path) -> Given:
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".csv":
         rows = list(csv.DictReader(io.StringIO(text)))
-        table: Any = {column: [row.get(column) for row in rows] for column in (rows[0] if rows else {})}
+        columns = rows[0] if rows else {}
+        table: Any = {column: _typed([row.get(column) for row in rows]) for column in columns}
     else:
         try:
             table = json.loads(text)
         except ValueError as exc:
             raise InputError(f"--input {name}: {path.name} is not JSON ({exc})") from None
     return Given(table, {"source": str(path), "sha256": content_hash(table)})
+
+
+def _typed(cells: list[str | None]) -> list[Any]:
+    """A CSV column as numbers when every filled cell is one (integers when all are whole numbers written so,
+    empty cells None), else as the text it is."""
+    filled = [cell for cell in cells if cell not in (None, "")]
+    for kind in (int, float):
+        try:
+            numbers = iter([kind(cell) for cell in filled])
+        except ValueError:
+            continue
+        return [next(numbers) if cell not in (None, "") else None for cell in cells]
+    return cells
 
 
 def defaults(doc: dict[str, Any], given: dict[str, Given]) -> dict[str, dict[str, Any]]:
