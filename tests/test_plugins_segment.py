@@ -274,3 +274,72 @@ def test_real_training_images_are_read_from_the_wheel_layout(tmp_path):
     assert [item[0] for item in real.read(wheel, "test-data")] == ["b/images/2.tif"]
     with pytest.raises(ValueError, match="split"):
         real.read(wheel, "everything")
+
+
+def test_collages_crowd_real_nuclei_against_each_other():
+    """A collage keeps its base image's nuclei and adds cut-out ones against them until it is crowded:
+    valid consecutive labels, each nucleus in one piece showing its own pixels, seeded; nuclei cut by the
+    border of their image are not cut out."""
+    collage = module(FOLDER / "collage.py", "nuclei_collage")
+    image, labels = nuclei(seed=11, size=160)
+    image = image.astype(np.float32) / 2000
+    pieces = collage.cut_out(image, labels)
+    border = {*labels[0], *labels[-1], *labels[:, 0], *labels[:, -1]} - {0}
+    assert 0 < len(pieces) <= labels.max() - len(border)
+    mask = pieces[0][1]
+    assert mask.any() and not mask[0].any() and not mask[:, 0].any()  # a rim around every nucleus
+    sparse = np.zeros((160, 160), np.float32), np.zeros((160, 160), np.int32)
+    sparse[0][40:52, 40:52], sparse[1][40:52, 40:52] = 1.0, 1
+    made = [collage.collage(np.random.default_rng(4), sparse, pieces, 128) for _ in range(2)]
+    (canvas, found), (again, found_again) = made
+    assert np.array_equal(canvas, again) and np.array_equal(found, found_again)
+    assert_valid_labels(found, (128, 128))
+    assert found.max() >= 8 and (found > 0).mean() >= 0.25  # crowded, from one small nucleus
+    from scipy import ndimage
+
+    for index in range(1, found.max() + 1):
+        assert ndimage.label(found == index)[1] == 1, f"nucleus {index} in pieces"
+    assert canvas[found > 0].mean() > 3 * canvas[found == 0].mean()  # the nuclei's own bright pixels
+    _, neighbours = ndimage.label(ndimage.binary_dilation(found > 0))
+    assert neighbours < found.max()  # some nuclei touch
+
+
+def test_a_folder_of_labelled_images_is_read_leaving_out_the_test_image(tmp_path):
+    """``real.folder`` (``train.py --real-dir``): images/ beside masks/ in TIFF or PNG, instance masks kept,
+    a binary mask split into its pieces, images without a mask skipped, and the test image left out even
+    saved at another bit depth, turned, or inside a larger field; a mask of the wrong shape names its file."""
+    import tifffile
+    from PIL import Image as Picture
+
+    from scopeflow import data
+
+    real = module(FOLDER / "real.py", "nuclei_real_folder")
+    test_image = np.asarray(data.load_sample("nuclei-2d")[0])
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    image, labels = nuclei(seed=2, size=96)
+    tifffile.imwrite(tmp_path / "images" / "a.tif", image)
+    tifffile.imwrite(tmp_path / "masks" / "a.tif", labels.astype(np.uint16) * 3)  # ids need not be 1..n
+    binary = np.zeros((40, 40), np.uint8)
+    binary[2:10, 2:10] = binary[20:30, 20:30] = 255
+    Picture.fromarray(binary).save(tmp_path / "images" / "b.png")
+    Picture.fromarray(binary).save(tmp_path / "masks" / "b.png")
+    tifffile.imwrite(tmp_path / "images" / "unlabelled.tif", image)
+    scaled = (test_image.astype(np.float64) / test_image.max() * 255).astype(np.uint8)
+    inside = np.zeros((600, 560), np.uint8)
+    inside[40:552, 30:542] = np.rot90(scaled, 1)[:, ::-1]
+    for name, pixels in (("copy", scaled), ("inside", inside)):
+        Picture.fromarray(pixels).save(tmp_path / "images" / f"{name}.png")
+        Picture.fromarray(np.ones_like(pixels)).save(tmp_path / "masks" / f"{name}.png")
+    found = {name: (im, lab) for name, im, lab in real.folder(tmp_path, [test_image])}
+    assert sorted(found) == ["a.tif", "b.png"]
+    im, lab = found["a.tif"]
+    assert im.dtype == np.float32 and np.array_equal(im, image) and lab.max() == labels.max()
+    assert metrics.match(labels, lab)["f1"] == 1.0
+    assert found["b.png"][1].max() == 2  # two pieces, two nuclei
+    assert len(real.folder(tmp_path)) == 4  # nothing left out without test images
+    tifffile.imwrite(tmp_path / "masks" / "a.tif", labels[:50])
+    with pytest.raises(ValueError, match=r"a\.tif"):
+        real.folder(tmp_path)
+    with pytest.raises(ValueError, match="images/"):
+        real.folder(tmp_path / "masks")

@@ -8,6 +8,9 @@ into a cache folder and read in place; nothing of it ships with scopeflow, only 
 Its licence is in ``DATA-LICENCES.md`` beside this file. Training uses the ``training-data`` split; the
 ``validation-data`` split is for validation; the ``test-data`` split is a transfer test (a test image that
 is a copy of a training image is left out).
+
+Any other labelled set on disk (``images/`` beside ``masks/``, e.g. BBBC039 or the DSB2018 training images,
+both CC0) is read by :func:`folder` (``train.py --real-dir DIR``), leaving out the test image.
 """
 
 from __future__ import annotations
@@ -113,3 +116,65 @@ def instances(ids: np.ndarray) -> np.ndarray:
                 count += 1
                 out[pieces == piece] = count
     return out
+
+
+def folder(path: Path, exclude: list[np.ndarray] = ()) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, image float32, labels int32)`` of every labelled image in a folder: ``images/NAME.EXT`` with
+    its ``masks/NAME.*`` (or ``labels/NAME.*``): TIFF or PNG, one integer per nucleus; a mask of 0 and one
+    value is split into its connected pieces. Images whose pixels match one of ``exclude`` (the test
+    images, in any of the 8 orientations) are left out, and so are 2D images without a mask; a mask of
+    another shape than its image is an error naming both files."""
+    if not (path / "images").is_dir():
+        raise ValueError(f"{path} has no images/ folder (expected images/NAME.tif beside masks/NAME.tif)")
+    folders = [path / sub for sub in ("masks", "labels") if (path / sub).is_dir()]
+    masks = {p.stem: p for where in folders for p in where.iterdir()}
+    out = []
+    for file in sorted((path / "images").iterdir()):
+        if file.stem not in masks:
+            continue
+        image = _read_picture(file)
+        if image.ndim == 3 and image.shape[-1] in (3, 4):  # RGB(A) of a grey image: one channel
+            image = image[..., :3].max(-1)
+        ids = _read_picture(masks[file.stem])
+        if ids.ndim == 3:
+            ids = ids[..., :3].max(-1) if ids.shape[-1] in (3, 4) else ids.max(0)
+        if image.ndim != 2:
+            continue
+        if ids.shape != image.shape:
+            raise ValueError(f"{masks[file.stem]} is {ids.shape}, its image {file} is {image.shape}")
+        if any(_same_pixels(image, other) for other in exclude):
+            continue
+        if len(np.unique(ids)) == 2:
+            ids = ndimage.label(ids > 0)[0]
+        out.append((file.name, image.astype(np.float32), instances(ids)))
+    return out
+
+
+def _read_picture(path: Path) -> np.ndarray:
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        return np.asarray(tifffile.imread(path))
+    from PIL import Image as Picture
+
+    return np.asarray(Picture.open(path))
+
+
+def _same_pixels(image: np.ndarray, other: np.ndarray) -> bool:
+    """Whether ``image`` holds ``other`` (or lies inside it), turned or flipped, up to a linear change of
+    intensities (the same picture saved at another bit depth or cropped): normalised cross-correlation above
+    0.99 at some offset."""
+    from skimage.feature import match_template
+
+    image = image.astype(np.float32)
+    for turned in (np.rot90(other, k).astype(np.float32) for k in range(4)):
+        for candidate in (turned, turned[:, ::-1]):
+            if all(a >= b for a, b in zip(image.shape, candidate.shape, strict=True)):
+                big, small = image, candidate
+            elif all(a <= b for a, b in zip(image.shape, candidate.shape, strict=True)):
+                big, small = candidate, image
+            else:
+                continue
+            if small.std() > 0 and float(match_template(big, small).max()) > 0.99:
+                return True
+    return False

@@ -6,10 +6,13 @@
 
 Seeded and reproducible on a CPU (same seed, same torch, same thread count: same weights); it also runs on
 CUDA when present (faster, not bit-reproducible). Half of every batch is synthetic (synthetic.py), half real:
-the training split of the mnfinder 1.2.3 wheel, downloaded once from the package index into ``--real-cache``
-and checked against its sha256 (real.py; licence in DATA-LICENCES.md; ``--real none`` trains on synthetic
-images only). The post-processing is chosen on validation images (synthetic ones and mnfinder's validation
-split). No test image (the ``nuclei-2d`` sample) is seen."""
+crops of the training split of the mnfinder 1.2.3 wheel, downloaded once from the package index into
+``--real-cache`` and checked against its sha256 (real.py; licence in DATA-LICENCES.md; ``--real none``
+trains on synthetic images only); ``--collage-fraction`` takes a share of crowded collages of its nuclei
+(collage.py) out of the synthetic half. ``--real-dir DIR``
+adds any folder of labelled images (images/ beside masks/). The post-processing is chosen on validation
+images (synthetic ones, mnfinder's validation split and collages of its nuclei). No test image (the
+``nuclei-2d`` sample) is seen."""
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS where CUDA is used
 
+import collage  # noqa: E402
 import real  # noqa: E402
 import synthetic  # noqa: E402
 from metrics import match  # noqa: E402
@@ -86,8 +90,25 @@ def targets(image: np.ndarray, labels: np.ndarray, plugin: Any) -> dict[str, np.
 def dataset(seed: int, count: int, size: int, plugin: Any) -> dict[str, np.ndarray]:
     """``count`` synthetic images with their targets, stacked."""
     rng = np.random.default_rng(seed)
-    items = [targets(*synthetic.nuclei_image(rng, size), plugin) for _ in range(count)]
+    return stacked([targets(*synthetic.nuclei_image(rng, size), plugin) for _ in range(count)])
+
+
+def stacked(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {key: np.stack([item[key] for item in items]) for key in items[0]}
+
+
+def collage_pairs(
+    seed: int, real_images: list[dict[str, np.ndarray]], groups: int, count: int, size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` crowded fields of real nuclei (collage.py), ``size`` px square: as many from each of the
+    ``groups`` scales of ``real_images`` (:func:`real_dataset`'s order: image by image, scale by scale),
+    each made of nuclei of one scale only."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for group in range(groups):
+        pairs = [(item["image"], item["labels"]) for item in real_images[group::groups]]
+        out.extend(collage.collages(rng, pairs, count // groups, size))
+    return out
 
 
 def real_dataset(
@@ -188,18 +209,25 @@ SEED_HEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 def tune_postprocessing(
-    model: Any, plugin: Any, data: dict[str, np.ndarray], real_val: list[tuple[str, np.ndarray, np.ndarray]]
+    model: Any,
+    plugin: Any,
+    data: dict[str, np.ndarray],
+    real_val: list[tuple[str, np.ndarray, np.ndarray]],
+    crowded: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """The foreground threshold and seed height with the best F1@0.5 on the validation images: the mean of
-    the pooled F1 of the synthetic ones and of the real ones. Both count: the real images chosen on alone
-    (mnfinder's, few touching nuclei) prefer high seed heights that merge the touching nuclei of crowded
-    samples. Each candidate is scored as the plugin would run with it: a first pass at the image's own
-    scale measures the nuclei, and the image is segmented again rescaled when :func:`scale_for` says so."""
+    the pooled F1 of the synthetic ones, of the real ones and of the ``crowded`` collages of real nuclei
+    (image, labels). All count: the real images chosen on alone (mnfinder's, few touching nuclei) prefer
+    high seed heights that merge the touching nuclei of crowded samples. Each candidate is scored as the
+    plugin would run with it: a first pass at the image's own scale measures the nuclei, and the image is
+    segmented again rescaled when :func:`scale_for` says so."""
     from skimage.transform import resize
 
     sets = [[(image, labels) for image, labels in zip(data["image"], data["labels"], strict=True)]]
     if real_val:
         sets.append([(plugin.normalise(image), labels) for _, image, labels in real_val])
+    if crowded:
+        sets.append([(plugin.normalise(image), labels) for image, labels in crowded])
     maps: dict[tuple[int, int, float], Any] = {}
 
     def maps_at(which: int, index: int, scale: float) -> Any:
@@ -274,14 +302,29 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     val_data = dataset(args.seed + 1_000_003, args.val_images, args.size, plugin)
     real_train: list[dict[str, np.ndarray]] = []
     real_val: list[tuple[str, np.ndarray, np.ndarray]] = []
+    crowded_train: dict[str, np.ndarray] = {}
+    crowded_val: dict[str, np.ndarray] = {}
     if args.real == "mnfinder":
         loaded = [item for split in args.real_splits.split(",") for item in real.load(args.real_cache, split)]
         real_train = real_dataset(loaded, plugin, args.diameters)
         real_val = real.load(args.real_cache, "validation-data")
         real_val_images = real_dataset(real_val, plugin, REAL_DIAMETERS[1:2])
+    if args.real_dir:
+        from scopeflow import data
+
+        test_image = np.asarray(data.load_sample("nuclei-2d")[0])
+        more = [item for where in args.real_dir for item in real.folder(where, [test_image])]
+        print(f"{len(more)} labelled images from {', '.join(map(str, args.real_dir))}", flush=True)
+        real_train += real_dataset(more, plugin, args.diameters)
+    if real_train and args.collage_fraction:
+        pairs = collage_pairs(args.seed + 7, real_train, len(args.diameters), args.collages, args.size)
+        crowded_train = stacked([targets(image, labels, plugin) for image, labels in pairs])
+        if args.real == "mnfinder":
+            crowded_val = stacked([targets(i, lab, plugin) for i, lab in crowded_validation(args, plugin)])
     print(
-        f"data: {args.images} + {args.val_images} synthetic images, {len(real_train)} + {len(real_val)} real "
-        f"in {time.monotonic() - started:.0f} s",
+        f"data: {args.images} + {args.val_images} synthetic images, {len(real_train)} + {len(real_val)} "
+        f"real, {len(crowded_train.get('image', []))} + {len(crowded_val.get('image', []))} collages of "
+        f"real nuclei in {time.monotonic() - started:.0f} s",
         flush=True,
     )
     architecture = {"channels": args.channels, "depth": args.depth}
@@ -290,18 +333,26 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.lr, total_steps=args.steps, pct_start=0.1)
     rng = np.random.default_rng(args.seed)
     curves: dict[str, list[float]] = {"step": [], "train": [], "validation": [], "validation_real": []}
+    if crowded_val:
+        curves["validation_crowded"] = []
     running: list[float] = []
     keys = ("image", "foreground", "distance", "weight")
     n_real = round(args.batch * args.real_fraction) if real_train else 0
+    n_crowded = round(args.batch * args.collage_fraction) if crowded_train else 0
     for step in range(1, args.steps + 1):
         model.train()
-        pick = rng.choice(args.images, args.batch - n_real, replace=False)
+        pick = rng.choice(args.images, args.batch - n_real - n_crowded, replace=False)
         y, x = rng.integers(0, args.size - args.crop + 1, 2)
         crop = (pick, slice(y, y + args.crop), slice(x, x + args.crop))
         batch = [train_data[k][crop] for k in keys]
         if n_real:
             extra = real_crops(rng, real_train, n_real, args.crop)
             batch = [np.concatenate([a, b]) for a, b in zip(batch, extra, strict=True)]
+        if n_crowded:
+            pick = rng.choice(len(crowded_train["image"]), n_crowded, replace=False)
+            y, x = rng.integers(0, args.size - args.crop + 1, 2)
+            crop = (pick, slice(y, y + args.crop), slice(x, x + args.crop))
+            batch = [np.concatenate([a, crowded_train[k][crop]]) for a, k in zip(batch, keys, strict=True)]
         image, *wanted = augment(rng, batch, args.photometric)
         out = model(torch.from_numpy(image[:, None]).to(dev))
         loss = loss_fn(out, *(torch.from_numpy(t).to(dev) for t in wanted))
@@ -316,12 +367,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             curves["validation"].append(evaluate(model, val_data))
             if real_val:
                 curves["validation_real"].append(evaluate_real(model, real_val_images))
+            if crowded_val:
+                curves["validation_crowded"].append(evaluate(model, crowded_val))
             running = []
             on_real = (curves["validation_real"] or [float("nan")])[-1]
+            on_crowded = (curves.get("validation_crowded") or [float("nan")])[-1]
             print(
                 f"step {step}/{args.steps}: train {curves['train'][-1]:.4f}, validation "
-                f"{curves['validation'][-1]:.4f}, real validation {on_real:.4f} "
-                f"({time.monotonic() - started:.0f} s)",
+                f"{curves['validation'][-1]:.4f}, real validation {on_real:.4f}, collage validation "
+                f"{on_crowded:.4f} ({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
     model.eval()
@@ -332,10 +386,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.info = {"trained": trained, "postprocessing": {"seed_height": 0.15, "probability": 0.5}}
     tuned = choose_postprocessing(model, plugin, val_data, args)
     real_note = (
-        f"{len(real_train) // len(args.diameters)} real images of the {real.PACKAGE} wheel's "
-        f"{args.real_splits} split(s) "
+        f"{len(real_train) // len(args.diameters)} real images ("
+        + (f"the {real.PACKAGE} wheel's {args.real_splits} split(s)" if args.real == "mnfinder" else "")
+        + "".join(f", folder {where.name}" for where in args.real_dir)
+        + ") "
         f"(hand-drawn masks; each seen with median nucleus diameters {list(args.diameters)} px), "
         f"{args.real_fraction:.0%} of every batch"
+        + (
+            f"; {len(crowded_train['image'])} collages of their nuclei ({args.size} px square, collage.py, "
+            f"seed {args.seed + 7}), {args.collage_fraction:.0%} of every batch"
+            if crowded_train
+            else ""
+        )
         + (", photometric augmentation" if args.photometric else "")
         if real_train
         else "no real images"
@@ -376,19 +438,28 @@ def choose_postprocessing(
     ``--tune-splits`` (none with ``--real none``)."""
     splits = args.tune_splits.split(",") if args.real == "mnfinder" and args.tune_splits else []
     real_tune = [item for split in splits for item in real.load(args.real_cache, split)]
-    tuned = tune_postprocessing(model, plugin, val_data, real_tune)
+    crowded = crowded_validation(args, plugin) if args.real == "mnfinder" and args.collage_fraction else []
+    tuned = tune_postprocessing(model, plugin, val_data, real_tune, crowded)
     tuned["choice"] = (
-        f"best mean of the pooled F1@0.5 on the {args.val_images} synthetic validation images and on the "
+        f"best mean of the pooled F1@0.5 on the {args.val_images} synthetic validation images, on the "
         f"{len(real_tune)} real images of the {args.tune_splits} split(s)"
+        + (f" and on {len(crowded)} collages of the validation-data split's nuclei" if crowded else "")
         if real_tune
         else f"best pooled F1@0.5 on the {args.val_images} synthetic validation images"
     )
     print(
-        f"validation F1@0.5 (synthetic, real) {tuned['f1']} at probability {tuned['probability']}, "
+        f"validation F1@0.5 (synthetic, real, collages) {tuned['f1']} at probability {tuned['probability']}, "
         f"seed height {tuned['seed_height']} ({tuned['choice']})",
         flush=True,
     )
     return tuned
+
+
+def crowded_validation(args: argparse.Namespace, plugin: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``--val-images`` collages of the nuclei of mnfinder's validation split (never trained on), seeded: the
+    crowded real fields that guard the separation of touching nuclei."""
+    images = real_dataset(real.load(args.real_cache, "validation-data"), plugin, args.diameters)
+    return collage_pairs(args.seed + 2_000_003, images, len(args.diameters), args.val_images, args.size)
 
 
 def validation_note(args: argparse.Namespace, real_loss_images: int) -> str:
@@ -457,7 +528,23 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=Path.home() / ".cache" / "scopeflow" / "training",
         help="where the real images' wheel is downloaded to (once)",
     )
-    parser.add_argument("--real-fraction", type=float, default=0.5, help="share of real crops in each batch")
+    parser.add_argument(
+        "--real-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="more labelled real images to train on: a folder with images/ and masks/ (repeatable)",
+    )
+    parser.add_argument(
+        "--real-fraction", type=float, default=0.5, help="share of real crops in each batch"
+    )
+    parser.add_argument(
+        "--collage-fraction",
+        type=float,
+        default=0.0,
+        help="share of each batch cut from collages of the real training nuclei (crowded fields; 0: none)",
+    )
+    parser.add_argument("--collages", type=int, default=900, help="collages of real nuclei made for training")
     parser.add_argument(
         "--real-splits",
         default="training-data",
