@@ -343,3 +343,25 @@ def test_a_folder_of_labelled_images_is_read_leaving_out_the_test_image(tmp_path
         real.folder(tmp_path)
     with pytest.raises(ValueError, match="images/"):
         real.folder(tmp_path / "masks")
+
+
+def test_training_takes_a_folder_of_labelled_images_with_collages_of_them(tmp_path):
+    """``train.py --real-dir DIR --collage-fraction F`` trains on the folder's images and on collages of
+    their nuclei, and the weights record both."""
+    import tifffile
+
+    for sub in ("images", "masks"):
+        (tmp_path / "set" / sub).mkdir(parents=True)
+    for index in range(3):
+        image, labels = nuclei(seed=20 + index, size=96)
+        tifffile.imwrite(tmp_path / "set" / "images" / f"{index}.tif", image)
+        tifffile.imwrite(tmp_path / "set" / "masks" / f"{index}.tif", labels)
+    out = tmp_path / "weights.pt"
+    command = [sys.executable, str(FOLDER / "train.py"), "--smoke", "--cpu", "--out", str(out)]
+    extra = ["--real-dir", str(tmp_path / "set"), "--collage-fraction", "0.5", "--collages", "4"]
+    result = subprocess.run([*command, *extra], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 labelled images" in result.stdout and "4 + 0 collages" in result.stdout
+    plugin = module(ROOT / "plugins" / "nuclei_segmentation.py", "nuclei_plugin_folder")
+    note = plugin.load_model(out).info["training"]["data"]
+    assert "folder set" in note and "4 collages" in note

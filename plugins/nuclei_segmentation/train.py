@@ -107,7 +107,7 @@ def collage_pairs(
     out = []
     for group in range(groups):
         pairs = [(item["image"], item["labels"]) for item in real_images[group::groups]]
-        out.extend(collage.collages(rng, pairs, count // groups, size))
+        out.extend(collage.collages(rng, pairs, count // groups + (group < count % groups), size))
     return out
 
 
