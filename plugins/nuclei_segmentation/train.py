@@ -9,10 +9,10 @@ CUDA when present (faster, not bit-reproducible). Half of every batch is synthet
 crops of the training split of the mnfinder 1.2.3 wheel, downloaded once from the package index into
 ``--real-cache`` and checked against its sha256 (real.py; licence in DATA-LICENCES.md; ``--real none``
 trains on synthetic images only); ``--collage-fraction`` takes a share of crowded collages of its nuclei
-(collage.py) out of the synthetic half. ``--real-dir DIR``
-adds any folder of labelled images (images/ beside masks/). The post-processing is chosen on validation
-images (synthetic ones, mnfinder's validation split and collages of its nuclei). No test image (the
-``nuclei-2d`` sample) is seen."""
+(collage.py) out of the synthetic half. ``--real-dir DIR`` adds any folder of labelled images (images/
+beside masks/). The post-processing is chosen on validation images: synthetic ones, mnfinder's validation
+split and, when collages are trained on, collages of its nuclei. No test image (the ``nuclei-2d`` sample)
+is seen."""
 
 from __future__ import annotations
 
