@@ -141,7 +141,8 @@ async def browser_round_trips(
         port = next(iter(collector.sockets)).getsockname()[1]
         params = {"token": token, "sizes": sizes, "repeat": repeat, "rawPort": raw_port, "collector": port}
         page = f"{url}/assets/bench.html#{urllib.parse.quote(json.dumps(params))}"
-        with tempfile.TemporaryDirectory(prefix="scopeflow-chromium-") as profile:
+        # Chromium's helper processes can still write to the profile as it exits: leave what they write
+        with tempfile.TemporaryDirectory(prefix="scopeflow-chromium-", ignore_cleanup_errors=True) as profile:
             chromium = await asyncio.create_subprocess_exec(
                 str(CHROMIUM), "--headless=new", "--no-sandbox", f"--user-data-dir={profile}", page,
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
