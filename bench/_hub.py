@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from scopeflow.launcher import announced_url
+from scopeflow.cli.launcher import announced_url
 
 BENCH = Path(__file__).resolve().parent
 
@@ -57,7 +57,7 @@ class BenchHub:
             [
                 sys.executable,
                 "-m",
-                "scopeflow.cli",
+                "scopeflow.cli.main",
                 "serve",
                 "--port",
                 str(self.port),

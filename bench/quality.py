@@ -34,7 +34,7 @@ from metrics import match  # noqa: E402
 
 from _hub import BenchHub  # noqa: E402
 from scopeflow import data  # noqa: E402
-from scopeflow.client import connect  # noqa: E402
+from scopeflow.rpc.client import connect  # noqa: E402
 
 NOISE = 0.15
 GAUSSIAN_SIGMAS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0]

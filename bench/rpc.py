@@ -43,7 +43,7 @@ from websockets.asyncio.server import serve as ws_serve
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _browser
 from _hub import BenchHub, free_port, peak_rss_mb
-from scopeflow.client import connect
+from scopeflow.rpc.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000

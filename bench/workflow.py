@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _hub import BenchHub
-from scopeflow.client import connect
+from scopeflow.rpc.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Image files in and out: TIFF/OME-TIFF, PNG (via `scopeflow.data`) and OME-Zarr.
+"""Image files in and out: TIFF/OME-TIFF, PNG (via `scopeflow.images.formats`) and OME-Zarr.
 
 - `read(path)` → the image; `inspect(path)` → its axes, shape and dtype (axes over `tczyx`).
 - `write(image, path, axes)` → writes by the path's ending: `.tif`/`.tiff` (OME-TIFF when `axes` is given),
@@ -40,7 +40,7 @@ def write(image: Image, path: str, axes: str = "") -> str:
     """Write `image` to `path` (.tif/.tiff, .png or .zarr); returns the path."""
     import numpy as np
 
-    from scopeflow import data
+    from scopeflow.images import formats as data
 
     array = np.asarray(image)
     axes = axes or _default_axes(array.ndim)
@@ -54,7 +54,7 @@ def write(image: Image, path: str, axes: str = "") -> str:
 @op(title="Decode image bytes")
 def decode(data: bytes, name: str = "") -> Image:
     """The image in `data` (the bytes of a TIFF, PNG or JPEG file)."""
-    from scopeflow import data as images
+    from scopeflow.images import formats as images
 
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
         raise ValueError("decode needs the non-empty bytes of an image file")
@@ -66,7 +66,7 @@ def encode(image: Image, format: Literal["tiff", "png"] = "tiff", axes: str = ""
     """The bytes of a TIFF (OME-TIFF) or PNG file holding `image`."""
     import numpy as np
 
-    from scopeflow import data
+    from scopeflow.images import formats as data
 
     array = np.asarray(image)
     result = data.write_image(array, format, axes=axes or _default_axes(array.ndim))
@@ -81,7 +81,7 @@ def _default_axes(ndim: int) -> str | None:
 def _read(path: str) -> tuple:
     from pathlib import Path
 
-    from scopeflow import data
+    from scopeflow.images import formats as data
 
     file = Path(path).expanduser()
     if not file.exists():

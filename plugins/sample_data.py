@@ -23,7 +23,7 @@ PLUGIN = {
 @op(title="List the sample images")
 def list_samples() -> Table:
     """Every sample with its source and licence, as a list of rows."""
-    from scopeflow import data
+    from scopeflow.images import formats as data
 
     return data.list_samples()
 
@@ -33,7 +33,7 @@ def load(sample_id: str = "nuclei-2d") -> Image:
     """The sample `sample_id` (see `list_samples`), as a writable copy."""
     import numpy as np
 
-    from scopeflow import data
+    from scopeflow.images import formats as data
 
     try:
         array, _ = data.load_sample(sample_id)

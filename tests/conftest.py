@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from scopeflow.launcher import announced_url
-from scopeflow.registry import Registry
+from scopeflow.cli.launcher import announced_url
+from scopeflow.plugins.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB_PLUGINS = Path(__file__).parent / "hub_plugins"
@@ -89,7 +89,7 @@ def start_hub(
         [
             sys.executable,
             "-m",
-            "scopeflow.cli",
+            "scopeflow.cli.main",
             "serve",
             "--host",
             host,

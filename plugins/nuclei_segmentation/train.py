@@ -317,7 +317,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         real_val = real.load(args.real_cache, "validation-data")
         real_val_images = real_dataset(real_val, plugin, REAL_DIAMETERS[1:2])
     if args.real_dir:
-        from scopeflow import data
+        from scopeflow.images import formats as data
 
         test_image = np.asarray(data.load_sample("nuclei-2d")[0])
         more = [item for where in args.real_dir for item in real.folder(where, [test_image])]

@@ -1,10 +1,10 @@
 """What plugin code imports: ``from scopeflow import op, Image, Table, api``.
 
 ``op`` marks a function as an operation of the plugin; the hub reads the declaration statically (see
-:mod:`scopeflow.manifest`), and the plugin kernel exports every marked function. ``Image`` and ``Table``
-are type markers for ports (``Image["yx"]`` names the axes). ``api`` is the ImJoy ``api`` object of the
-plugin's kernel (``api.log``, ``api.showMessage``, ``api.showProgress``, ``api.getPlugin``, ...); inside a
-kernel ``from imjoy import api`` gives the same object, so ImJoy plugins run unmodified.
+:mod:`scopeflow.plugins.manifest`), and the plugin kernel exports every marked function. ``Image`` and
+``Table`` are type markers for ports (``Image["yx"]`` names the axes). ``api`` is the ImJoy ``api`` object of
+the plugin's kernel (``api.log``, ``api.showMessage``, ``api.showProgress``, ``api.getPlugin``, ...);
+inside a kernel ``from imjoy import api`` gives the same object, so ImJoy plugins run unmodified.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .client import public_methods
+from scopeflow.rpc.client import public_methods
 
 __all__ = ["Image", "PluginApi", "Table", "api", "op"]
 

@@ -1,0 +1,187 @@
+"""The hub: a jupyter-server extension that wires router, manager, registry and engine together.
+
+Jupyter-server gives us tornado, token auth, traitlets configuration and kernel management (local, or
+remote through ``--gateway-url``). This class stays thin: it reads configuration, builds the parts and
+hands routes to tornado; the parts own the logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
+from tornado.ioloop import IOLoop
+from tornado.web import StaticFileHandler
+from traitlets import Bool, Float, Int, List, Unicode, default
+
+from scopeflow import __version__
+from scopeflow.hub.handlers import ASSETS, default_handlers
+from scopeflow.hub.router import Router
+from scopeflow.hub.workspace import Manager
+from scopeflow.plugins.engine import Engine
+from scopeflow.plugins.registry import Registry
+from scopeflow.transfer.handlers import install as transfer_handlers
+from scopeflow.workflows.cache import Cache
+from scopeflow.workflows.handlers import install as workflow_handlers
+from scopeflow.workflows.runner import attach as attach_runner
+from scopeflow.workflows.runs import RunStore
+
+PACKAGE = Path(__file__).resolve().parents[1]
+REPO = PACKAGE.parents[1]
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Hub(ExtensionApp):
+    """scopeflow hub: runs plugins in Jupyter kernels and routes imjoy-rpc between every party."""
+
+    name = "scopeflow"
+    extension_url = "/"
+    load_other_extensions = False
+    open_browser = False
+
+    data_dir = Unicode(
+        help="Directory of all state: installed plugins, workflows, cache (default ~/.scopeflow)."
+    ).tag(config=True)
+    plugins_dirs = List(Unicode(), help="Extra directories of plugin files.").tag(config=True)
+    builtin_plugins_dir = Unicode(help="Directory of the built-in plugins ('' for none).").tag(config=True)
+    web_dir = Unicode(help="Directory of the built web app (index.html and assets).").tag(config=True)
+    workspace = Unicode("default", help="Name of the hub's one workspace.").tag(config=True)
+    kernel_name = Unicode("python3", help="Kernel spec that plugin kernels are started with.").tag(
+        config=True
+    )
+    hub_url = Unicode(
+        help="URL plugin kernels use to reach this hub (default: http://127.0.0.1:PORT); "
+        "set it when kernels run elsewhere, through a gateway."
+    ).tag(config=True)
+    plugin_start_timeout = Float(120, help="Seconds a plugin may take to become ready.").tag(config=True)
+    cache_bytes = Int(
+        2 * 1024**3, help="Size budget of the workflow result cache in bytes (least recently used out first)."
+    ).tag(config=True)
+    allow_remote_access = Bool(
+        False, help="Listen on a non-loopback address. Anyone who can reach it and has the token runs code."
+    ).tag(config=True)
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return os.environ.get("SCOPEFLOW_DATA_DIR") or str(Path.home() / ".scopeflow")
+
+    @default("builtin_plugins_dir")
+    def _default_builtin(self) -> str:
+        return str(REPO / "plugins") if (REPO / "plugins").is_dir() else ""
+
+    @default("web_dir")
+    def _default_web_dir(self) -> str:
+        for candidate in (REPO / "web" / "dist", PACKAGE / "static", REPO / "web"):
+            if (candidate / "index.html").is_file():
+                return str(candidate)
+        return str(PACKAGE / "static")
+
+    def initialize_settings(self) -> None:
+        server = self.server
+        if not (is_loopback(server.ip) or self.allow_remote_access):
+            raise SystemExit(
+                f"refusing to listen on {server.ip!r}: not a loopback address. "
+                "Pass --allow-remote-access if every machine that can reach it may run code with the token."
+            )
+        if not server.identity_provider.token:
+            raise SystemExit("scopeflow needs a token: pass --token or set SCOPEFLOW_TOKEN")
+        data = Path(self.data_dir).expanduser()
+        data.mkdir(parents=True, exist_ok=True)
+        self.router = Router(self.workspace)
+        self.manager = Manager(
+            self.router, {"hub": "scopeflow", "version": __version__}, config_dir=data / "plugin-config"
+        )
+        self.registry = Registry(
+            Path(self.builtin_plugins_dir) if self.builtin_plugins_dir else None,
+            [Path(p).expanduser() for p in self.plugins_dirs],
+            data,
+        )
+        self.registry.scan()
+        self.engine = Engine(
+            server.kernel_manager,
+            self.registry,
+            self.manager,
+            hub_url=self.kernel_hub_url,
+            kernel_name=self.kernel_name,
+            start_timeout=self.plugin_start_timeout,
+        )
+        self.runner = attach_runner(
+            self.manager, self.registry, Cache(data / "cache", self.cache_bytes), RunStore(data / "runs")
+        )
+        IOLoop.current().add_callback(self._announce)
+        self.settings.update(
+            {
+                "scopeflow_hub": self,
+                "websocket_max_message_size": 512 * 1024 * 1024,
+            }
+        )
+
+    def _announce(self) -> None:
+        server = self.server
+        host = "127.0.0.1" if server.ip in ("", "0.0.0.0") else server.ip
+        host = f"[{host}]" if ":" in host else host
+        url = f"http://{host}:{server.port}{server.base_url}"
+        token = server.identity_provider.token
+        print(
+            f"\n    scopeflow {__version__} is running. Open this URL in a browser:"
+            f"\n\n        {url}?token={token}\n",
+            flush=True,
+        )
+
+    def kernel_hub_url(self) -> str:
+        """Where plugin kernels connect (read at each start: the port is known once bound)."""
+        if self.hub_url:
+            return str(self.hub_url)
+        server = self.server
+        host = server.ip if server.ip and server.ip not in ("0.0.0.0", "::", "localhost") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if server.certfile else "http"
+        return f"{scheme}://{host}:{server.port}{server.base_url.rstrip('/')}"
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(default_handlers)
+        self.handlers.extend(transfer_handlers(self))
+        self.handlers.extend(workflow_handlers(self))
+        self.handlers.append((ASSETS, StaticFileHandler, {"path": self.web_dir}))
+
+    @property
+    def server(self) -> ServerApp:
+        assert self.serverapp is not None, "the hub is not linked to a server yet"
+        return self.serverapp
+
+    def plugin_list(self) -> list[dict[str, Any]]:
+        plugins = []
+        for manifest in self.registry.list():
+            data = manifest.model_dump(mode="json", by_alias=True)
+            data["status"] = self.engine.status(manifest.id)
+            plugins.append(data)
+        return plugins
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "hub": "scopeflow",
+            "version": __version__,
+            "workspace": self.workspace,
+            "clients": sorted(c.split("/", 1)[-1] for c in self.router.routes),
+            "plugins": len(self.registry.list()),
+        }
+
+    async def stop_extension(self) -> None:
+        with contextlib.suppress(Exception):  # the kernels are shut down whatever happens to the runs
+            await asyncio.wait_for(self.runner.shutdown(), 10)
+        await asyncio.wait_for(self.engine.shutdown(), 20)

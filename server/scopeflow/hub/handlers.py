@@ -1,0 +1,385 @@
+"""HTTP and websocket doors of the hub. Every one of them but the app's pages (index, window) needs the token.
+
+Handlers only translate HTTP to calls on the router, registry and engine (see :mod:`scopeflow.hub.app`),
+in the jupyter-server manner: ``default_handlers`` at the end lists the routes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from scopeflow.images import formats as data
+from scopeflow.plugins.engine import PluginCrashed
+from scopeflow.plugins.manifest import ManifestError
+from scopeflow.plugins.registry import PluginChanged
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s]*")
+HOST_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+PLUGIN_ID = r"(?P<plugin_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+
+
+class HubMixin:
+    """Access to the hub's parts from a handler; secrets in URLs never reach the log."""
+
+    settings: dict[str, Any]
+    request: Any
+
+    @property
+    def hub(self) -> Any:
+        return self.settings["scopeflow_hub"]
+
+    def _request_summary(self) -> str:
+        uri = SECRET_PARAMS.sub(r"\1=[secret]", self.request.uri or "")
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
+    def manifest_or_404(self, plugin_id: str) -> Any:
+        try:
+            return self.hub.registry.get(plugin_id)
+        except KeyError:
+            raise web.HTTPError(404, f"no plugin {plugin_id}") from None
+
+
+class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """``/ws``: one imjoy-rpc client; binary frames go to the router.
+
+    A client needs the token, except a plugin kernel, which connects with the secret of its launch instead
+    (kernels, possibly on other hosts behind a gateway, never hold the hub's token). A plugin's id is
+    reserved for its kernel, which takes over the id from whoever holds it.
+    """
+
+    peer_id: str | None = None
+    generation: int | None = None  # the plugin launch this kernel belongs to
+    takes_over = False
+
+    def set_default_headers(self) -> None:
+        """No JupyterHandler headers on a websocket."""
+
+    def get_compression_options(self) -> None:
+        return None  # permessage-deflate off: it costs far more than it saves on array traffic
+
+    @allow_unauthenticated  # checked below: the token, or a plugin kernel's secret
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        client_id = self.get_argument("client_id", "")
+        if not CLIENT_ID.fullmatch(client_id) or client_id == "workspace-manager":
+            raise web.HTTPError(403, "client_id must be 1-128 letters, digits, '.', '_' or '-'")
+        workspace = self.get_argument("workspace", None)
+        if workspace not in (None, "", self.hub.router.workspace):
+            raise web.HTTPError(403, f"this hub has one workspace: {self.hub.router.workspace}")
+        if self.hub.engine.knows(client_id):
+            self.generation = self.hub.engine.admit(client_id, self.get_argument("plugin_secret", None))
+            if self.generation is None:
+                raise web.HTTPError(403, f"{client_id} is a plugin id: only its kernel may connect as it")
+            self.takes_over = True
+        elif self.current_user is None:
+            raise web.HTTPError(403, "a valid token is required")
+        elif self.hub.router.absolute(client_id) in self.hub.router.routes:
+            token = self.get_argument("reconnection_token", None)
+            if not self.hub.manager.check_reconnection(token, client_id):
+                raise web.HTTPError(403, f"client id {client_id} is already connected")
+            self.takes_over = True
+        self.client_id = client_id
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.set_nodelay(True)  # small RPC frames must not wait for Nagle's algorithm (~40 ms)
+        router = self.hub.router
+        existing = router.routes.get(router.absolute(self.client_id))
+        if existing is not None:
+            if not self.takes_over:  # another connection won a race for the same id
+                self.close(4003, f"client id {self.client_id} is already connected")
+                return
+            if isinstance(existing.peer, RouterSocket):
+                existing.peer.close(4000, "replaced by a new connection")
+        self.peer_id = router.add(self.client_id, self)
+        if self.generation is not None:
+            self.hub.engine.kernel_connected(self.client_id, self.generation)
+
+    def on_message(self, message: str | bytes) -> None:
+        route = self.hub.router.routes.get(self.peer_id) if self.peer_id else None
+        if route is None or route.peer is not self:
+            return  # this connection no longer holds its id
+        if isinstance(message, str):
+            self.log.warning("ignored a text frame from %s: imjoy-rpc frames are binary", self.client_id)
+            return
+        self.hub.router.route(self.peer_id, message)
+
+    def on_close(self) -> None:
+        route = self.hub.router.routes.get(self.peer_id) if self.peer_id else None
+        if route is not None and route.peer is self:
+            self.hub.router.remove(self.peer_id)
+
+    def send(self, data: bytes) -> None:
+        with contextlib.suppress(WebSocketClosedError):  # the peer is going: on_close cleans up
+            self.write_message(data, binary=True)
+
+
+class PluginsHandler(HubMixin, APIHandler):
+    """``GET /api/plugins``: manifests with status. ``POST {"url"}`` installs; with ``"preview": true`` it
+    only parses (nothing from a URL runs before the user trusts it)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps({"plugins": self.hub.plugin_list(), "errors": self.hub.registry.errors}))
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        url = body.get("url")
+        source = body.get("source")
+        try:
+            if isinstance(url, str) and url:
+                public_only = body.get("public_only") is True  # a link nobody confirmed yet
+                if body.get("preview"):
+                    manifest = await self.hub.registry.preview_url(url, public_only)
+                else:
+                    trusted = body.get("sha256")  # what the user saw in the preview
+                    trusted = trusted if isinstance(trusted, str) else None
+                    manifest = await self.hub.registry.install_url(url, trusted, public_only)
+            elif isinstance(source, str) and isinstance(body.get("filename"), str):
+                manifest = self.hub.registry.install_source(source, body["filename"])
+            else:
+                raise ValueError('send {"url": "..."} or {"source": "...", "filename": "..."}')
+        except PluginChanged as exc:
+            raise web.HTTPError(409, str(exc)) from exc
+        except (ManifestError, ValueError) as exc:
+            raise web.HTTPError(400, str(exc)) from exc
+        self.set_status(200 if body.get("preview") else 201)
+        self.finish(manifest.model_dump_json(by_alias=True))
+
+
+class PluginHandler(HubMixin, APIHandler):
+    """``GET /api/plugins/ID``: manifest, status, source; ``DELETE`` removes an installed plugin."""
+
+    @web.authenticated
+    def get(self, plugin_id: str) -> None:
+        manifest = self.manifest_or_404(plugin_id)
+        data = manifest.model_dump(mode="json", by_alias=True)
+        data["status"] = self.hub.engine.status(plugin_id)
+        data["source"] = self.hub.registry.source(plugin_id)
+        self.finish(json.dumps(data))
+
+    @web.authenticated
+    async def delete(self, plugin_id: str) -> None:
+        self.manifest_or_404(plugin_id)
+        try:
+            await self.hub.engine.stop(plugin_id)
+            self.hub.registry.remove(plugin_id)
+        except PermissionError as exc:
+            raise web.HTTPError(403, str(exc)) from exc
+        self.set_status(204)
+        self.finish()
+
+
+class PluginActionHandler(HubMixin, APIHandler):
+    """``POST /api/plugins/ID/start|stop|restart``."""
+
+    @web.authenticated
+    async def post(self, plugin_id: str, action: str) -> None:
+        self.manifest_or_404(plugin_id)
+        try:
+            if action == "start":
+                await self.hub.engine.ensure_started(plugin_id)
+            elif action == "restart":
+                await self.hub.engine.restart(plugin_id)
+            else:
+                await self.hub.engine.stop(plugin_id)
+        except PluginCrashed as exc:
+            self.set_status(500)
+            self.finish(json.dumps({"message": str(exc), "status": self.hub.engine.status(plugin_id)}))
+            return
+        self.finish(json.dumps(self.hub.engine.status(plugin_id)))
+
+
+class PluginLogsHandler(HubMixin, APIHandler):
+    """``GET /api/plugins/ID/logs``: the plugin's recent output and api.log messages."""
+
+    @web.authenticated
+    def get(self, plugin_id: str) -> None:
+        self.manifest_or_404(plugin_id)
+        self.finish(json.dumps({"logs": list(self.hub.engine.plugin(plugin_id).logs)}))
+
+
+class HubInfoHandler(HubMixin, APIHandler):
+    """``GET /api/hub``: version, workspace and connected clients."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(self.hub.info()))
+
+
+class ArrayBody:
+    """Arrays over HTTP: raw little-endian C-order bytes, described by X-Shape, X-Dtype and X-Axes."""
+
+    set_header: Any
+    finish: Any
+
+    def finish_array(self, array: Any, axes: str, name: str = "") -> None:
+        array = np.ascontiguousarray(array)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        self.set_header("X-Shape", ",".join(str(n) for n in array.shape))
+        self.set_header("X-Dtype", str(array.dtype))
+        self.set_header("X-Axes", axes)
+        if name:
+            self.set_header("X-Name", quote(name))
+        self.finish(array.tobytes(), set_content_type="application/octet-stream")  # tornado writes bytes only
+
+
+class SamplesHandler(HubMixin, APIHandler):
+    """``GET /api/samples``: the built-in sample images, with their source and licence."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(data.list_samples()))
+
+
+class SampleHandler(HubMixin, ArrayBody, APIHandler):
+    """``GET /api/samples/ID``: one sample's pixels (see :class:`ArrayBody`)."""
+
+    @web.authenticated
+    def get(self, sample_id: str) -> None:
+        try:
+            array, axes = data.load_sample(sample_id)
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+        self.finish_array(array, axes, data.SAMPLES[sample_id]["name"])
+
+
+class ImageReadHandler(HubMixin, ArrayBody, APIHandler):
+    """``POST /api/images/read?name=F``: an image file in the body (TIFF/OME-TIFF, PNG, JPEG) → its pixels."""
+
+    @web.authenticated
+    def post(self) -> None:
+        name = self.get_argument("name", "image")
+        try:
+            array, axes = data.read_image(self.request.body, name)
+        except data.ImageError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        self.finish_array(array, axes, name)
+
+
+class ImageWriteHandler(HubMixin, APIHandler):
+    """``POST /api/images/write?format=tiff|png&shape=..&dtype=..&axes=..``: pixels in the body → a file."""
+
+    @web.authenticated
+    def post(self) -> None:
+        fmt = self.get_argument("format", "tiff")
+        try:
+            shape = [int(n) for n in self.get_argument("shape").split(",") if n != ""]
+            array = data.array_from_raw(self.request.body, shape, self.get_argument("dtype"))
+            axes = self.get_argument("axes", None) or None
+            file = data.write_image(array, fmt, axes=axes)
+        except (ValueError, data.ImageError) as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        self.finish(file, set_content_type="image/png" if fmt == "png" else "image/tiff")
+
+
+# The app page runs only the hub's own scripts: an injected <script> or onclick does not run, and nothing it
+# runs reaches another origin. Styles may be inline (React and the editor set them); imjoy-rpc's one eval at
+# load time is rewritten by the build (web/vite.config.ts), so there is no 'unsafe-eval'.
+APP_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "frame-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# A window plugin's frame runs the plugin's own inline code (and imjoy-rpc, which needs eval) in a sandbox
+# without same-origin, even when opened on its own; it loads only the hub's files and connects nowhere.
+WINDOW_POLICY = "; ".join(
+    [
+        "sandbox allow-scripts",
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'self'",
+    ]
+)
+
+
+class PageHandler(HubMixin, JupyterHandler):
+    """A public page of the built web app, under its own Content-Security-Policy."""
+
+    page = "index.html"
+    policy = APP_POLICY
+
+    @property
+    def content_security_policy(self) -> str:
+        return self.policy
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        path = Path(self.hub.web_dir) / self.page
+        if not path.is_file():
+            raise web.HTTPError(404, f"{self.page} is not built: run bash scripts/setup")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(path.read_bytes())
+
+
+class IndexHandler(PageHandler):
+    """``/``: the web app. Loads without the token (it asks for one) and never contains it."""
+
+
+class WindowHandler(PageHandler):
+    """``/window.html``: the empty document a window plugin's iframe starts from. The app posts the plugin's
+    parts into it (web/public/window.js); it holds no secret and never receives the token."""
+
+    page = "window.html"
+    policy = WINDOW_POLICY
+
+    @property
+    def content_security_policy(self) -> str:
+        # the sandboxed document's own origin is opaque: browsers that match 'self' against it rather than
+        # against its URL still load the hub's files through the hub's origin, named beside 'self'
+        origin = f"{self.request.protocol}://{self.request.host}"
+        if not HOST_ORIGIN.fullmatch(origin):
+            return self.policy
+        return self.policy.replace("'self'", f"'self' {origin}")
+
+
+# the web app's built files (public, like the page: they hold no secret); added with the hub's web_dir
+ASSETS = r"/((?:assets|icons|samples)/.+|favicon\.(?:ico|svg)|window\.js)"
+
+default_handlers: list[tuple[str, type, dict[str, Any]] | tuple[str, type]] = [
+    (r"/", IndexHandler),
+    (r"/window\.html", WindowHandler),
+    (r"/ws", RouterSocket),
+    (r"/api/hub", HubInfoHandler),
+    (r"/api/plugins", PluginsHandler),
+    (rf"/api/plugins/{PLUGIN_ID}", PluginHandler),
+    (rf"/api/plugins/{PLUGIN_ID}/(?P<action>start|stop|restart)", PluginActionHandler),
+    (rf"/api/plugins/{PLUGIN_ID}/logs", PluginLogsHandler),
+    (r"/api/samples", SamplesHandler),
+    (r"/api/samples/(?P<sample_id>[A-Za-z0-9._-]{1,128})", SampleHandler),
+    (r"/api/images/read", ImageReadHandler),
+    (r"/api/images/write", ImageWriteHandler),
+]

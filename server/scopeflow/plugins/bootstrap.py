@@ -1,0 +1,116 @@
+"""Bootstrap of a plugin kernel: connect to the hub, load the plugin, export its service.
+
+The engine sends one execute request to a fresh Jupyter kernel:
+``await scopeflow.plugins.bootstrap.start_plugin({...})``. That connects back to the hub's ``/ws`` as client
+id = plugin id, makes ``from imjoy import api`` work, runs the plugin source, calls ``setup()`` for ImJoy
+plugins, and only then announces the plugin's ``default`` service: a plugin is ready when its setup is
+done. The connection keeps running on the kernel's event loop after the request returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import re
+import sys
+import types
+from typing import Any
+
+from scopeflow import sdk
+from scopeflow.rpc.client import connect
+
+__all__ = ["load_module", "start_plugin"]
+
+
+def install_imjoy_shim(api: sdk.PluginApi) -> None:
+    """Make ``from imjoy import api`` and ``from imjoy_rpc import api`` resolve to this kernel's api."""
+    shim = types.ModuleType("imjoy")
+    shim.api = api  # type: ignore[attr-defined]
+    sys.modules["imjoy"] = shim
+    try:
+        import imjoy_rpc
+
+        imjoy_rpc._rpc_context.api = api
+    except Exception:  # imjoy_rpc absent or changed: the imjoy shim is what ImJoy plugins use
+        pass
+    sdk.api.target = api
+
+
+def load_module(name: str, source: str, filename: str) -> types.ModuleType:
+    """Run a plugin's Python source as a fresh module."""
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    sys.modules[name] = module
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def missing_requirements(requirements: list[str]) -> list[str]:
+    """Requirements whose import name is not installed in this kernel (checked, never installed)."""
+    missing = []
+    for requirement in requirements:
+        name = requirement.split(":", 1)[-1]
+        name = re.split(r"[<>=!~\[ ;]", name, maxsplit=1)[0].strip()
+        if not name or requirement.startswith(("conda:", "http")):
+            continue
+        module = {"scikit-image": "skimage", "opencv-python": "cv2", "pillow": "PIL", "pyyaml": "yaml"}.get(
+            name.lower(), name.replace("-", "_")
+        )
+        if importlib.util.find_spec(module) is None:
+            missing.append(requirement)
+    return missing
+
+
+def op_service(module: types.ModuleType) -> dict[str, Any]:
+    """The service of a scopeflow Python plugin: one function per ``@op``."""
+    service: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if callable(value) and hasattr(value, "__scopeflow_op__") and not name.startswith("_"):
+            service[name] = sdk.tagged(value)
+    if not service:
+        raise ValueError("the plugin declares no @op function")
+    return service
+
+
+async def start_plugin(spec: dict[str, Any]) -> None:
+    """Connect, load and export the plugin described by ``spec`` (sent by the engine)."""
+    loop = asyncio.get_running_loop()
+    plugin_id = spec["plugin_id"]
+    missing = missing_requirements(spec.get("requirements") or [])
+    if missing:
+        print(f"warning: requirements not installed in this kernel: {', '.join(missing)}", file=sys.stderr)
+    server = await connect(
+        spec["server_url"],
+        token=None,  # a kernel connects with its launch's secret, never with the hub's token
+        client_id=plugin_id,
+        name=spec.get("name") or plugin_id,
+        method_timeout=spec.get("method_timeout", 600),
+        query={"plugin_secret": spec["secret"]},
+        reconnect=False,
+    )
+    api = sdk.PluginApi(server, loop, defer_notify=True)
+    install_imjoy_shim(api)
+    module_name = "scopeflow_plugin_" + re.sub(r"\W", "_", plugin_id)
+    if spec["format"] == "imjoy-html":
+        load_module(module_name, spec["source"], spec["filename"])
+        await api.settle()
+        if api.exported is None:
+            raise RuntimeError("the plugin never called api.export(...)")
+        setup = getattr(api.exported, "setup", None)
+        if callable(setup):
+            result = setup()
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                await result
+    else:
+        module = load_module(module_name, spec["source"], spec["filename"])
+        service = op_service(module)
+        service.update(
+            {
+                "id": "default",
+                "name": spec.get("name") or plugin_id,
+                "type": "scopeflow-plugin",
+                "config": {"run_in_executor": True, "require_context": True},  # see sdk.tagged
+            }
+        )
+        await server.rpc.register_service(service, overwrite=True, notify=False)
+    await api.announce()

@@ -1,0 +1,456 @@
+"""The engine: each Python plugin in its own Jupyter kernel, started through jupyter-server's kernel manager.
+
+Because kernels come from the server's kernel manager, ``--gateway-url`` sends them to a Jupyter Kernel or
+Enterprise Gateway with no code here. A kernel is started on first use; one execute request bootstraps it
+(:mod:`scopeflow.plugins.bootstrap`), and the plugin is *ready* when that request returns with its service
+announced.
+A kernel that dies, or a plugin whose connection drops, is *crashed* with its traceback and last output;
+the next request starts it again. Nothing here lets a plugin take the hub down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from tornado.ioloop import IOLoop
+from traitlets import TraitError
+
+from scopeflow.hub.workspace import Manager
+from scopeflow.plugins.manifest import python_code
+from scopeflow.plugins.registry import Registry
+
+log = logging.getLogger("scopeflow.plugins.engine")
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# the spec (hub URL, the kernel's secret, the plugin source) goes in a silent cell of its own, so that no
+# traceback of the bootstrap cell can show it
+SPEC_CELL = "import json as _json\n_scopeflow_spec = _json.loads({spec!r})"
+BOOTSTRAP_CELL = (
+    "from scopeflow.plugins.bootstrap import start_plugin as _scopeflow_start\n"
+    "await _scopeflow_start(globals().pop('_scopeflow_spec'))"
+)
+
+
+# what every plugin's start-up imports, imported ahead in the spare kernel
+WARM_CELL = "import scopeflow.plugins.bootstrap, numpy, tornado.httpclient"
+
+
+class HubKernelManager(AsyncMappingKernelManager):
+    """jupyter-server's kernel manager, except that a kernel listed while it starts (``GET /api/kernels``
+    as the engine starts its spare kernel) is reported as starting instead of failing the whole request:
+    jupyter-server adds the kernel to its list before it sets the kernel's ``last_activity``."""
+
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        try:
+            return dict(super().kernel_model(kernel_id))
+        except TraitError:
+            return {
+                "id": kernel_id,
+                "name": self._kernels[kernel_id].kernel_name,
+                "last_activity": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "execution_state": "starting",
+                "connections": self._kernel_connections.get(kernel_id, 0),
+            }
+
+
+class PluginCrashed(RuntimeError):
+    """A plugin's kernel failed to start, or died."""
+
+
+@dataclass
+class Plugin:
+    """Runtime state of one plugin: ``stopped`` → ``starting`` → ``ready`` | ``crashed``.
+
+    Every launch and every stop takes a new ``generation``; events that belong to an older one (a late
+    disconnect, a start-up that finished after a stop) are ignored. ``lock`` orders launches and stops.
+    """
+
+    id: str
+    state: str = "stopped"
+    kernel_id: str | None = None
+    error: str | None = None
+    logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
+    started_at: float | None = None
+    startup_seconds: float | None = None
+    generation: int = 0
+    secret: str | None = None  # the current launch's kernel connects with it
+    connected: bool = False  # the current launch's kernel holds the plugin's route
+    ready: asyncio.Future[None] | None = None
+    task: asyncio.Task[None] | None = None
+    client: Any = None
+    reader: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shutdowns: set[asyncio.Future[None]] = field(default_factory=set)  # its kernels being shut down
+    sha256: str | None = None  # of the plugin file the current launch runs
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "kernel_id": self.kernel_id,
+            "error": self.error,
+            "startup_seconds": self.startup_seconds,
+        }
+
+
+class Engine:
+    """Starts, watches and stops plugin kernels."""
+
+    def __init__(
+        self,
+        kernel_manager: Any,
+        registry: Registry,
+        manager: Manager,
+        *,
+        hub_url: Callable[[], str],
+        kernel_name: str = "python3",
+        start_timeout: float = 120,
+        keep_spare: bool | None = None,
+    ) -> None:
+        self.kernel_manager = kernel_manager
+        self.registry = registry
+        self.manager = manager
+        self.hub_url = hub_url
+        self.kernel_name = kernel_name
+        self.start_timeout = start_timeout
+        self.plugins: dict[str, Plugin] = {}
+        self._background: set[asyncio.Future[None]] = set()  # crash handling and kernel shutdowns
+        # one kernel started ahead, its imports warm, so that a plugin starts in a fraction of the time
+        if keep_spare is None:
+            keep_spare = os.environ.get("SCOPEFLOW_SPARE_KERNEL", "1") != "0"
+        self.keep_spare = keep_spare
+        self._spare: asyncio.Future[tuple[str, Any]] | None = None
+        self._closing = False
+        IOLoop.current().add_callback(self._refill)
+        manager.engine = self
+        manager.router.on_disconnect.append(self._peer_gone)
+
+    # -- queries ----------------------------------------------------------------------------------------
+    def knows(self, plugin_id: str, rescan: bool = False) -> bool:
+        """A Python plugin of the registry, as last scanned (``rescan`` looks for new files first)."""
+        manifest = self.registry.known(plugin_id)
+        if manifest is None and rescan:
+            self.registry.scan()
+            manifest = self.registry.known(plugin_id)
+        return manifest is not None and manifest.lang == "python"
+
+    def admit(self, client_id: str, secret: str | None) -> int | None:
+        """The launch generation whose kernel this is, or None: a plugin id is reserved for its kernel."""
+        plugin = self.plugins.get(client_id)
+        if plugin is None or plugin.secret is None or not secret:
+            return None
+        return plugin.generation if secrets.compare_digest(plugin.secret, secret) else None
+
+    def kernel_connected(self, plugin_id: str, generation: int) -> None:
+        plugin = self.plugins.get(plugin_id)
+        if plugin is not None and plugin.generation == generation:
+            plugin.connected = True
+
+    def serves(self, plugin_id: str) -> bool:
+        """The plugin's id is held by the kernel of its current launch (and not by an impostor)."""
+        plugin = self.plugins.get(plugin_id)
+        return plugin is not None and plugin.connected
+
+    def plugin(self, plugin_id: str) -> Plugin:
+        if plugin_id not in self.plugins:
+            self.plugins[plugin_id] = Plugin(plugin_id)
+        return self.plugins[plugin_id]
+
+    def status(self, plugin_id: str) -> dict[str, Any]:
+        plugin = self.plugins.get(plugin_id)
+        return plugin.status() if plugin else Plugin(plugin_id).status()
+
+    def record_log(self, plugin_id: str, level: str, message: str) -> None:
+        if plugin_id in self.plugins:
+            self.plugins[plugin_id].logs.append({"time": time.time(), "level": level, "message": message})
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    async def ensure_started(self, plugin_id: str) -> None:
+        """Start the plugin unless it is ready or starting; wait until it is ready or has crashed."""
+        plugin = self.plugin(plugin_id)
+        async with plugin.lock:  # a stop in progress finishes first
+            if plugin.state not in ("ready", "starting"):
+                self._launch(plugin)
+        if plugin.state == "ready":
+            return
+        generation, ready = plugin.generation, plugin.ready
+        assert ready is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), self.start_timeout)
+        except TimeoutError:
+            await self._crash(plugin, generation, f"not ready within {self.start_timeout:.0f} s")
+            raise PluginCrashed(f"{plugin_id} crashed: {plugin.error}") from None
+
+    async def restart(self, plugin_id: str) -> None:
+        await self.stop(plugin_id)
+        await self.ensure_started(plugin_id)
+
+    async def stop(self, plugin_id: str) -> None:
+        plugin = self.plugin(plugin_id)
+        async with plugin.lock:
+            self._end_launch(plugin)
+            task = plugin.task
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            await self._shutdown_kernel(plugin)
+            if plugin.shutdowns:  # "stopped" means its kernels are gone
+                await asyncio.gather(*plugin.shutdowns, return_exceptions=True)
+            self._fail_ready(plugin, PluginCrashed(f"{plugin_id} was stopped"))
+            plugin.state, plugin.error = "stopped", None
+
+    async def shutdown(self) -> None:
+        self._closing = True
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            with contextlib.suppress(Exception):
+                kernel_id, client = await spare
+                client.stop_channels()
+                await self._spawn_shutdown(kernel_id)
+        await asyncio.gather(*(self.stop(p) for p in list(self.plugins)), return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _launch(self, plugin: Plugin) -> None:
+        manifest = self.registry.get(plugin.id)
+        if manifest.lang != "python":
+            raise PluginCrashed(
+                f"{plugin.id} is a {manifest.type} plugin: it runs in the browser, not a kernel"
+            )
+        self._end_launch(plugin)
+        plugin.secret = secrets.token_urlsafe(24)
+        plugin.state, plugin.error = "starting", None
+        plugin.started_at = time.monotonic()
+        plugin.ready = asyncio.get_running_loop().create_future()
+        plugin.ready.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        plugin.task = asyncio.ensure_future(self._run(plugin, manifest, plugin.generation))
+
+    @staticmethod
+    def _end_launch(plugin: Plugin) -> None:
+        """Make every event of the current launch stale."""
+        plugin.generation += 1
+        plugin.secret, plugin.connected = None, False
+
+    async def _run(self, plugin: Plugin, manifest: Any, generation: int) -> None:
+        try:
+            start = asyncio.ensure_future(self._kernel())
+            try:
+                kernel_id, client = await asyncio.shield(start)  # a kernel being started is never abandoned
+            except asyncio.CancelledError:  # stopped meanwhile: the stop waits until that kernel is gone
+                self._keep(asyncio.ensure_future(self._discard_when_started(start)), plugin.shutdowns)
+                raise
+            plugin.kernel_id, plugin.client = kernel_id, client
+            kernel = self.kernel_manager.get_kernel(kernel_id)
+            plugin.reader = asyncio.ensure_future(self._read_output(plugin, client))
+            source = self.registry.source(plugin.id)  # rescans if the file changed since the last scan
+            known = self.registry.known(plugin.id)
+            plugin.sha256 = known.sha256 if known is not None else None
+            spec = {
+                "server_url": self.hub_url(),
+                "secret": plugin.secret,
+                "plugin_id": plugin.id,
+                "name": manifest.name,
+                "format": manifest.format,
+                "filename": manifest.path or f"{plugin.id}.py",
+                "source": python_code(source, manifest.path or manifest.id),
+                "requirements": list(manifest.requirements),
+            }
+            client.execute(SPEC_CELL.format(spec=json.dumps(spec)), silent=True, store_history=False)
+            msg_id = client.execute(BOOTSTRAP_CELL, store_history=False, allow_stdin=False)
+            reply = await self._await_reply(client, kernel, msg_id)
+            content = reply["content"]
+            if content.get("status") != "ok":
+                trace = ANSI.sub("", "\n".join(content.get("traceback") or []))
+                message = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
+                await self._crash(plugin, generation, f"{message}\n{trace}".strip())
+                return
+            if not self.manager.has_service(plugin.id, "default"):
+                await self._crash(plugin, generation, "the plugin did not register its service with the hub")
+                return
+            if plugin.generation != generation:
+                return
+            plugin.state = "ready"
+            plugin.startup_seconds = time.monotonic() - (plugin.started_at or time.monotonic())
+            if plugin.ready and not plugin.ready.done():
+                plugin.ready.set_result(None)
+            log.info("plugin %s ready in %.2f s", plugin.id, plugin.startup_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("could not start %s", plugin.id)
+            await self._crash(plugin, generation, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._refill()  # the next plugin finds a kernel waiting (started now, not to slow this one)
+
+    # -- kernels ----------------------------------------------------------------------------------------
+    async def _new_kernel(self) -> tuple[str, Any]:
+        """Start a kernel and open its channels; it is shut down again if it never gets ready."""
+        kernel_id = await self.kernel_manager.start_kernel(kernel_name=self.kernel_name)
+        try:
+            client = self.kernel_manager.get_kernel(kernel_id).client()
+            started = client.start_channels()
+            if inspect.isawaitable(started):  # a gateway kernel's client opens its channels asynchronously
+                await started
+            await client.wait_for_ready(timeout=self.start_timeout)
+        except BaseException:
+            self._spawn_shutdown(kernel_id)
+            raise
+        return kernel_id, client
+
+    async def _kernel(self) -> tuple[str, Any]:
+        """A kernel for a plugin: the spare one if it is (or gets) ready and alive, else a new one."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            try:
+                kernel_id, client = await asyncio.shield(spare)
+            except asyncio.CancelledError:
+                spare.add_done_callback(self._discard_started_kernel)
+                raise
+            except Exception as exc:
+                log.warning("the spare kernel failed to start: %s", exc)
+            else:
+                if await self.kernel_manager.get_kernel(kernel_id).is_alive():
+                    return kernel_id, client
+                client.stop_channels()
+                self._spawn_shutdown(kernel_id)
+        return await self._new_kernel()
+
+    async def _spare_kernel(self) -> tuple[str, Any]:
+        kernel_id, client = await self._new_kernel()
+        client.execute(WARM_CELL, silent=True, store_history=False)
+        return kernel_id, client
+
+    def _refill(self) -> None:
+        """Start the spare kernel unless there is one (and the engine keeps one)."""
+        if self.keep_spare and self._spare is None and not self._closing:
+            self._spare = asyncio.ensure_future(self._spare_kernel())
+            self._spare.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def spare_kernel_id(self) -> str | None:
+        """The id of the kernel kept ready for the next plugin, once it is started."""
+        spare = self._spare
+        if spare is None or not spare.done() or spare.cancelled() or spare.exception():
+            return None
+        return spare.result()[0]
+
+    async def _await_reply(self, client: Any, kernel: Any, msg_id: str) -> dict[str, Any]:
+        """The bootstrap's execute reply; fails fast if the kernel process dies meanwhile."""
+        while True:
+            try:
+                reply: dict[str, Any] = await client.get_shell_msg(timeout=0.5)
+            except Exception:  # queue.Empty: nothing yet
+                if not await kernel.is_alive():
+                    raise PluginCrashed("the kernel process exited during start-up") from None
+                continue
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return reply
+
+    async def _read_output(self, plugin: Plugin, client: Any) -> None:
+        while True:
+            try:
+                msg = await client.get_iopub_msg()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                return
+            kind, content = msg.get("msg_type"), msg.get("content", {})
+            if kind == "stream":
+                level = "error" if content.get("name") == "stderr" else "info"
+                for line in str(content.get("text", "")).rstrip("\n").splitlines():
+                    self.record_log(plugin.id, level, line)
+            elif kind == "error":
+                self.record_log(plugin.id, "error", ANSI.sub("", "\n".join(content.get("traceback") or [])))
+
+    def _peer_gone(self, peer_id: str, peer: Any) -> None:
+        """A connection closed: if it was the current kernel of a plugin, that plugin has crashed."""
+        plugin = self.plugins.get(peer_id.split("/", 1)[-1])
+        generation = getattr(peer, "generation", None)
+        if plugin is None or generation != plugin.generation:
+            return
+        plugin.connected = False
+        if plugin.state in ("ready", "starting"):
+            message = "the plugin's kernel died or lost its connection to the hub"
+            self._keep(asyncio.ensure_future(self._crash(plugin, generation, message)))
+
+    async def _crash(self, plugin: Plugin, generation: int, error: str) -> None:
+        if plugin.generation != generation:
+            return  # that launch is over already
+        recent = [e["message"] for e in plugin.logs if e["level"] == "error"][-20:]
+        if recent and "\n".join(recent) not in error:
+            error = error + "\n\nlast output:\n" + "\n".join(recent)
+        secret = plugin.secret
+        self._end_launch(plugin)
+        plugin.state = "crashed"
+        plugin.error = error.replace(secret, "[secret]") if secret else error
+        log.warning("plugin %s crashed: %s", plugin.id, error.splitlines()[0] if error else "")
+        self._fail_ready(plugin, PluginCrashed(f"{plugin.id} crashed: {plugin.error}"))
+        if plugin.task and not plugin.task.done() and plugin.task is not asyncio.current_task():
+            plugin.task.cancel()
+        await self._shutdown_kernel(plugin)
+
+    @staticmethod
+    def _fail_ready(plugin: Plugin, error: Exception) -> None:
+        if plugin.ready and not plugin.ready.done():
+            plugin.ready.set_exception(error)
+
+    async def _shutdown_kernel(self, plugin: Plugin) -> None:
+        """Shut the plugin's kernel down; cancelling the caller never interrupts the shutdown itself."""
+        kernel_id, plugin.kernel_id = plugin.kernel_id, None
+        if plugin.reader is not None:
+            plugin.reader.cancel()
+            plugin.reader = None
+        if plugin.client is not None:
+            plugin.client.stop_channels()
+            plugin.client = None
+        if kernel_id:
+            await asyncio.shield(self._spawn_shutdown(kernel_id, plugin))
+
+    def _spawn_shutdown(self, kernel_id: str, plugin: Plugin | None = None) -> asyncio.Future[None]:
+        async def shutdown() -> None:
+            if kernel_id in self.kernel_manager:
+                try:
+                    await self.kernel_manager.shutdown_kernel(kernel_id, now=True)
+                except Exception:
+                    log.exception("could not shut down kernel %s", kernel_id)
+
+        return self._keep(asyncio.ensure_future(shutdown()), plugin.shutdowns if plugin else None)
+
+    def _keep(
+        self, task: asyncio.Future[None], also: set[asyncio.Future[None]] | None = None
+    ) -> asyncio.Future[None]:
+        """Hold a background task until it is done (and in ``also``, e.g. a plugin's shutdowns)."""
+        for tasks in (self._background, also):
+            if tasks is not None:
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        return task
+
+    async def _discard_when_started(self, start: asyncio.Future[tuple[str, Any]]) -> None:
+        try:
+            kernel_id, client = await start
+        except Exception:
+            return  # it never started
+        client.stop_channels()
+        await self._spawn_shutdown(kernel_id)
+
+    def _discard_started_kernel(self, start: asyncio.Future[tuple[str, Any]]) -> None:
+        """A kernel whose launch was stopped while it was starting: shut it down once it is up."""
+        if not start.cancelled() and start.exception() is None:
+            kernel_id, client = start.result()
+            client.stop_channels()
+            self._spawn_shutdown(kernel_id)

@@ -1,0 +1,225 @@
+"""REST doors of workflows: saved documents and their versions, the gallery, checks, fetches and pins.
+
+Every route needs the token (``@web.authenticated``, as in :mod:`scopeflow.hub.handlers`). See
+``docs/workflows.md`` for the contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from scopeflow.hub.handlers import HubMixin
+from scopeflow.plugins.manifest import ManifestError, parse_plugin
+from scopeflow.plugins.registry import PluginChanged
+from scopeflow.workflows.document import json_schema, validate
+from scopeflow.workflows.library import Documents, Gallery
+from scopeflow.workflows.pins import make_pins
+
+__all__ = ["install"]
+
+WORKFLOW_NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+FETCH_MAX_BYTES = 2_000_000
+
+
+class WorkflowMixin(HubMixin):
+    finish: Any
+    set_status: Any
+
+    @property
+    def documents(self) -> Documents:
+        return Documents(Path(self.hub.data_dir).expanduser() / "workflows")
+
+    @property
+    def gallery(self) -> Gallery:
+        builtin = self.hub.builtin_plugins_dir
+        return Gallery(Path(builtin) / "workflows" if builtin else None)
+
+    def check(self, doc: Any) -> dict[str, Any]:
+        self.hub.runner.refresh(doc)
+        return validate(doc, self.hub.registry, self.hub.runner.samples)
+
+    def finish_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(value))
+
+    def body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError as exc:
+            raise web.HTTPError(400, f"the body is not JSON: {exc}") from None
+
+
+class WorkflowsHandler(WorkflowMixin, APIHandler):
+    """``GET /api/workflows``: the saved workflows."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish_json(self.documents.listing())
+
+
+class WorkflowHandler(WorkflowMixin, APIHandler):
+    """``GET|PUT|DELETE /api/workflows/NAME`` (``?version=V`` reads an earlier version)."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        version = self.get_argument("version", None)
+        if version is not None and not (version.isascii() and version.isdigit() and len(version) < 10):
+            raise web.HTTPError(400, f"version must be a number, not {version!r}")
+        try:
+            self.finish_json(self.documents.load(name, int(version) if version else None))
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+
+    @web.authenticated
+    def put(self, name: str) -> None:
+        doc = self.body()
+        result = self.check(doc)
+        if not result["ok"]:
+            self.finish_json({"message": "the workflow is not valid", **result}, 400)
+            return
+        try:
+            saved = self.documents.save(name, doc)
+        except ValueError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        self.finish_json({"name": name, **saved, "pins": result["pins"]})
+
+    @web.authenticated
+    def delete(self, name: str) -> None:
+        try:
+            self.documents.delete(name)
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+        self.set_status(204)
+        self.finish()
+
+
+class VersionsHandler(WorkflowMixin, APIHandler):
+    """``GET /api/workflows/NAME/versions``."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        try:
+            self.finish_json(self.documents.versions(name))
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+
+
+class CheckHandler(WorkflowMixin, APIHandler):
+    """``POST /api/workflows/check``: a document → ``{"ok", "errors", "pins"}``."""
+
+    @web.authenticated
+    def post(self) -> None:
+        self.finish_json(self.check(self.body()))
+
+
+class FetchHandler(WorkflowMixin, APIHandler):
+    """``POST /api/workflows/fetch {"url", "public_only"}`` → ``{"document", "check"}``."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        url = body.get("url") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url:
+            raise web.HTTPError(400, 'send {"url": "...", "public_only": true|false}')
+        public_only = body.get("public_only") is not False  # private addresses only when asked for
+        try:
+            final, text = await self.hub.registry.fetch(
+                url, max_bytes=FETCH_MAX_BYTES, public_only=public_only
+            )
+            doc = json.loads(text)
+        except ValueError as exc:
+            raise web.HTTPError(400, f"{url}: {exc}") from None
+        self.finish_json({"url": final, "document": doc, "check": self.check(doc)})
+
+
+class PinHandler(WorkflowMixin, APIHandler):
+    """``POST /api/workflows/pin {"plugin", "sha256"}``: put the pinned version of a plugin back."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        plugin, sha = (body.get("plugin"), body.get("sha256")) if isinstance(body, dict) else (None, None)
+        if not isinstance(plugin, str) or not isinstance(sha, str) or len(sha) != 64:
+            raise web.HTTPError(400, 'send {"plugin": "<id>", "sha256": "<64 hex>"}')
+        registry = self.hub.registry
+        current = registry.known(plugin)
+        if current is None or current.sha256 != sha:
+            try:
+                restored = await self._restore(plugin, sha)
+            except (PluginChanged, ManifestError, ValueError) as exc:
+                raise web.HTTPError(409, str(exc)) from None
+            if not restored:
+                raise web.HTTPError(
+                    409,
+                    f"{plugin} {sha[:12]}… is not kept on this hub: install it from its URL (you will see it "
+                    "before anything runs)",
+                )
+            await self.hub.engine.stop(plugin)  # its next use starts the pinned version
+        self.finish_json({"plugin": plugin, "state": "ok", "current": make_pins(registry, [plugin])[plugin]})
+
+    async def _restore(self, plugin: str, sha: str) -> bool:
+        """Put back a kept copy (every version installed here was trusted once). A file only at a URL is
+        never installed from here: that goes through the preview-and-trust dialog like any other install."""
+        registry = self.hub.registry
+        for copy in sorted(registry.versions_dir.glob(f"{plugin}-{sha[:12]}*")):
+            data = copy.read_bytes()
+            if hashlib.sha256(data).hexdigest() != sha:
+                continue
+            suffix = copy.name[len(f"{plugin}-{sha[:12]}") :]
+            try:
+                if parse_plugin(data, f"{plugin}{suffix}").id != plugin:  # a copy of another plugin
+                    continue
+            except ManifestError:
+                continue
+            index = registry._read_index().get(plugin, {})
+            registry.install_source(data, f"{plugin}{suffix}", source_url=index.get("source_url"))
+            return True
+        return False
+
+
+class GalleryHandler(WorkflowMixin, APIHandler):
+    """``GET /api/gallery``: the example workflows."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish_json(self.gallery.listing())
+
+
+class GalleryItemHandler(WorkflowMixin, APIHandler):
+    """``GET /api/gallery/NAME``: one example's document."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        try:
+            self.finish_json(self.gallery.load(name))
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+
+
+class SchemaHandler(WorkflowMixin, APIHandler):
+    """``GET /api/workflow-schema``: the JSON Schema of workflow documents."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish_json(json_schema())
+
+
+def install(hub: Any) -> list[tuple[str, type]]:
+    """The routes (the POST actions come before the documents' route, which would match their names)."""
+    return [
+        (r"/api/workflows", WorkflowsHandler),
+        (r"/api/workflows/check", CheckHandler),
+        (r"/api/workflows/fetch", FetchHandler),
+        (r"/api/workflows/pin", PinHandler),
+        (rf"/api/workflows/{WORKFLOW_NAME}/versions", VersionsHandler),
+        (rf"/api/workflows/{WORKFLOW_NAME}", WorkflowHandler),
+        (r"/api/gallery", GalleryHandler),
+        (rf"/api/gallery/{WORKFLOW_NAME}", GalleryItemHandler),
+        (r"/api/workflow-schema", SchemaHandler),
+    ]

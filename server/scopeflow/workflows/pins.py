@@ -1,0 +1,50 @@
+"""Pins: a workflow document's ``plugins`` table, plugin id → version, sha256, built-in or not, and URL.
+
+:func:`make_pins` writes the table from the registry as it is now; :func:`pin_states` compares a
+document's table with the registry (``ok``, ``changed`` or ``missing``), which is how loading a workflow
+says that a plugin it pins has changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scopeflow.plugins.manifest import PluginManifest
+from scopeflow.plugins.registry import Registry
+
+if TYPE_CHECKING:
+    from scopeflow.workflows.document import Workflow
+
+__all__ = ["make_pins", "pin_of", "pin_states"]
+
+
+def pin_of(registry: Registry, manifest: PluginManifest) -> dict[str, Any]:
+    builtin = False
+    if registry.builtin_dir is not None and manifest.path:
+        builtin = Path(manifest.path).resolve().parent == Path(registry.builtin_dir).resolve()
+    return {
+        "version": manifest.version,
+        "sha256": manifest.sha256,
+        "builtin": builtin,
+        "url": manifest.source_url,
+    }
+
+
+def make_pins(registry: Registry, plugin_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The ``plugins`` table for these plugins as the registry has them now (:class:`KeyError` if unknown)."""
+    return {plugin_id: pin_of(registry, registry.get(plugin_id)) for plugin_id in sorted(set(plugin_ids))}
+
+
+def pin_states(workflow: Workflow, registry: Registry) -> list[dict[str, Any]]:
+    """Per pinned plugin: ``ok``, ``changed`` (another sha256 now) or ``missing``, with both versions."""
+    states = []
+    for plugin_id, pin in sorted(workflow.plugins.items()):
+        manifest = registry.known(plugin_id)
+        current = pin_of(registry, manifest) if manifest is not None else None
+        state = "missing" if current is None else ("ok" if current["sha256"] == pin.sha256 else "changed")
+        states.append(
+            {"plugin": plugin_id, "state": state, "pinned": pin.model_dump(mode="json"), "current": current}
+        )
+    return states

@@ -1,0 +1,45 @@
+"""Pins: the plugins table a workflow document pins, and how it compares with the registry."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from scopeflow.plugins.registry import Registry
+from scopeflow.workflows.document import Workflow
+from scopeflow.workflows.pins import make_pins, pin_states
+
+
+def document(wf_registry: Registry) -> dict[str, Any]:
+    return {
+        "format": "scopeflow.workflow",
+        "version": 1,
+        "nodes": [{"id": "make", "plugin": "wf-ops", "op": "make"}],
+        "plugins": make_pins(wf_registry, ["wf-ops"]),
+    }
+
+
+def test_pins_ok_changed_missing(wf_registry: Registry) -> None:
+    doc = document(wf_registry)
+    pin = doc["plugins"]["wf-ops"]
+    assert pin["version"] == "1.0.0" and pin["builtin"] is False and pin["url"] is None
+    assert pin["sha256"] == wf_registry.get("wf-ops").sha256
+    assert [s["state"] for s in pin_states(Workflow.model_validate(doc), wf_registry)] == ["ok"]
+    changed = copy.deepcopy(doc)
+    changed["plugins"]["wf-ops"]["sha256"] = "0" * 64
+    changed["plugins"]["gone"] = {"version": "1", "sha256": "1" * 64, "builtin": False, "url": None}
+    workflow = Workflow.model_validate(changed)
+    states = {s["plugin"]: s for s in pin_states(workflow, wf_registry)}
+    assert states["wf-ops"]["state"] == "changed"
+    assert states["wf-ops"]["current"]["sha256"] == pin["sha256"]
+    assert states["wf-ops"]["pinned"]["sha256"] == "0" * 64
+    assert states["gone"] == {
+        "plugin": "gone",
+        "state": "missing",
+        "pinned": changed["plugins"]["gone"],
+        "current": None,
+    }
+    with pytest.raises(KeyError):
+        make_pins(wf_registry, ["gone"])
