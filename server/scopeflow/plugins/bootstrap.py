@@ -17,12 +17,13 @@ import types
 from typing import Any
 
 from scopeflow import sdk
+from scopeflow.plugins.kernel_api import PluginApi, tagged
 from scopeflow.rpc.client import connect
 
 __all__ = ["load_module", "start_plugin"]
 
 
-def install_imjoy_shim(api: sdk.PluginApi) -> None:
+def install_imjoy_shim(api: PluginApi) -> None:
     """Make ``from imjoy import api`` and ``from imjoy_rpc import api`` resolve to this kernel's api."""
     shim = types.ModuleType("imjoy")
     shim.api = api  # type: ignore[attr-defined]
@@ -66,7 +67,7 @@ def op_service(module: types.ModuleType) -> dict[str, Any]:
     service: dict[str, Any] = {}
     for name, value in vars(module).items():
         if callable(value) and hasattr(value, "__scopeflow_op__") and not name.startswith("_"):
-            service[name] = sdk.tagged(value)
+            service[name] = tagged(value)
     if not service:
         raise ValueError("the plugin declares no @op function")
     return service
@@ -88,7 +89,7 @@ async def start_plugin(spec: dict[str, Any]) -> None:
         query={"plugin_secret": spec["secret"]},
         reconnect=False,
     )
-    api = sdk.PluginApi(server, loop, defer_notify=True)
+    api = PluginApi(server, loop, defer_notify=True)
     install_imjoy_shim(api)
     module_name = "scopeflow_plugin_" + re.sub(r"\W", "_", plugin_id)
     if spec["format"] == "imjoy-html":
@@ -109,7 +110,7 @@ async def start_plugin(spec: dict[str, Any]) -> None:
                 "id": "default",
                 "name": spec.get("name") or plugin_id,
                 "type": "scopeflow-plugin",
-                "config": {"run_in_executor": True, "require_context": True},  # see sdk.tagged
+                "config": {"run_in_executor": True, "require_context": True},  # see kernel_api.tagged
             }
         )
         await server.rpc.register_service(service, overwrite=True, notify=False)
