@@ -6,6 +6,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -77,9 +78,41 @@ class HubProcess:
         return self.log_path.read_text(errors="replace")
 
 
+# Every test is one of three kinds, so that `scripts/test -m unit` runs in seconds while developing:
+# browser (headless Chromium), hub (a real hub process, kernels), unit (neither). A test's kind comes from
+# its marker, else from its fixtures (`browser`, or any fixture named like `hub`, `wf_hub`, `hubs`); a test
+# that starts a hub without being of the hub or browser kind fails, so the kinds cannot silently rot.
+KINDS = ("unit", "hub", "browser")
+HUB_FIXTURE = re.compile(r"(^|_)hubs?$")
+_running_kind: list[str] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marked = [k for k in KINDS if item.get_closest_marker(k) is not None]
+        if len(marked) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is marked {' and '.join(marked)}: one kind per test")
+        if marked:
+            continue
+        names = getattr(item, "fixturenames", ())
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)
+        elif any(HUB_FIXTURE.search(name) for name in names):
+            item.add_marker(pytest.mark.hub)
+        else:
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _running_kind[:] = [k for k in KINDS if item.get_closest_marker(k) is not None]
+
+
 def start_hub(
     tmp: Path, *extra: str, token: str = "test-token-123", host: str = "127.0.0.1", port: int | None = None
 ) -> HubProcess:
+    if _running_kind == ["unit"]:
+        pytest.fail("this test starts a hub: mark it @pytest.mark.hub (or browser)", pytrace=False)
     port = port or free_port()
     data_dir = tmp / "data"
     log_path = tmp / "hub.log"

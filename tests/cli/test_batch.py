@@ -43,6 +43,7 @@ def nuclei(path: Path, seed: int, size: int = 96) -> np.ndarray:
     return array
 
 
+@pytest.mark.hub
 def test_gallery_workflow_runs_on_its_own_hub_then_from_the_cache(tmp_path):
     data_dir = tmp_path / "data"
     first = scopeflow_run(GALLERY, "--output", str(tmp_path / "one"), "--data-dir", str(data_dir))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import free_port, start_hub, stop_hub
 from scopeflow.cli.main import parser, serve_argv
 
@@ -38,6 +40,7 @@ def test_defaults_map_to_jupyter_server_config(tmp_path):
     assert "--Hub.cache_bytes=536870912" in budget
 
 
+@pytest.mark.hub
 def test_refuses_non_loopback_without_explicit_consent(tmp_path):
     result = run_cli(
         "serve",
@@ -55,6 +58,7 @@ def test_refuses_non_loopback_without_explicit_consent(tmp_path):
     assert "not a loopback address" in result.stdout + result.stderr
 
 
+@pytest.mark.hub
 def test_refuses_to_run_without_a_token(tmp_path):
     result = run_cli(
         "serve",
@@ -71,6 +75,7 @@ def test_refuses_to_run_without_a_token(tmp_path):
     assert "needs a token" in result.stdout + result.stderr
 
 
+@pytest.mark.hub
 def test_prints_the_url_to_open(tmp_path):
     hub = start_hub(tmp_path, token="print-me-please")
     try:
@@ -88,6 +93,7 @@ def test_version():
     assert result.returncode == 0 and "scopeflow" in result.stdout
 
 
+@pytest.mark.hub
 def test_stopping_the_hub_stops_its_plugin_kernels(tmp_path):
     import asyncio
 

@@ -6,7 +6,11 @@ import json
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from scopeflow.cli.launcher import LocalHub
+
+pytestmark = pytest.mark.hub
 
 
 def test_a_token_that_starts_with_a_dash_still_starts_the_hub(tmp_path: Path):

@@ -105,6 +105,7 @@ def test_rest_start_stop_restart(hub):
     assert hub.request("/api/plugins/no-such-plugin/start", "POST")[0] == 404
 
 
+@pytest.mark.hub
 def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
     """--gateway-url: plugin kernels start on a (here: local) Jupyter Kernel Gateway, unchanged."""
     import subprocess
@@ -248,6 +249,7 @@ async def test_a_plugin_id_cannot_be_squatted(hub, server):
     assert hub.request("/api/plugins/late-plugin", "DELETE")[0] == 204
 
 
+@pytest.mark.hub
 def test_hub_on_ipv6_loopback_runs_plugins(tmp_path):
     from conftest import HUB_PLUGINS, start_hub, stop_hub
 

@@ -223,6 +223,7 @@ async def test_unread_arrays_of_a_client_go_with_it(shm_hub: HubProcess) -> None
     assert wait_until(lambda: live_segments(shm_hub) == []), live_segments(shm_hub)
 
 
+@pytest.mark.hub
 async def test_nothing_outlives_the_hub(tmp_path: Path) -> None:
     hub = _hub(tmp_path / "one")
     prefix = hub_prefix(hub)

@@ -357,6 +357,7 @@ async def test_cancel_mid_run(svc: Any, tmp_path: Path) -> None:
     assert (await svc.wait(run_id))["state"] == "cancelled"
 
 
+@pytest.mark.hub
 async def test_history_survives_a_restart(tmp_path: Path) -> None:
     (tmp_path / "one").mkdir()
     hub = start_hub(tmp_path / "one", "--plugins-dir", str(PLUGINS))
@@ -480,6 +481,7 @@ async def test_events_after_start_returns(svc: Any, tmp_path: Path) -> None:
     assert events[-1]["state"] == record["state"] == "done"
 
 
+@pytest.mark.hub
 async def test_an_edited_plugin_file_is_what_runs(tmp_path: Path) -> None:
     """Pins and cache keys follow the plugin file on disk, edited since the hub last read it."""
     plugins = tmp_path / "plugins"
