@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from scopeflow._util import content_hash
 from scopeflow.cli import provenance
 from scopeflow.cli.batch import STATE_FILE, BatchState
 from scopeflow.images import formats as data
@@ -64,7 +65,7 @@ def test_gallery_workflow_runs_on_its_own_hub_then_from_the_cache(tmp_path):
     assert found["inputs"]["image"] == {
         "source": "default",
         "default": {"sample": "nuclei-2d"},
-        "sha256": provenance.content_hash(sample),
+        "sha256": content_hash(sample),
     }
     assert found["inputs"]["sigma"]["default"] == 2.0
     assert found["output"]["cached"] is False
@@ -107,7 +108,7 @@ def test_batch_over_a_folder_with_a_broken_file_and_resume(hub, tmp_path):
         assert (out / name / "labels.tif").is_file() and (out / name / "nuclei.csv").is_file()
         found = data.read_provenance(out / name / "labels.tif")
         original, _ = data.read_image(folder / f"{name}.tif")
-        assert found["inputs"]["image"]["sha256"] == provenance.content_hash(original)
+        assert found["inputs"]["image"]["sha256"] == content_hash(original)
         assert found["inputs"]["image"]["source"] == str(folder / f"{name}.tif")
         assert found["inputs"]["sigma"]["value"] == 1.0
     assert not (out / "broken").exists()

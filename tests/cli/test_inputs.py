@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from scopeflow.cli import provenance
+from scopeflow._util import content_hash
 from scopeflow.cli.inputs import InputError, defaults, parse
 
 DOC = {
@@ -29,7 +29,7 @@ def test_a_file_a_json_value_and_a_sample(tmp_path):
     parsed = parse([f"image={tmp_path / 'a.tif'}", "sigma=3.5"], DOC)
     assert parsed.batch_name is None
     np.testing.assert_array_equal(parsed.fixed["image"].value, array)
-    assert parsed.fixed["image"].provenance["sha256"] == provenance.content_hash(array)
+    assert parsed.fixed["image"].provenance["sha256"] == content_hash(array)
     assert parsed.fixed["sigma"].value == 3.5
     parsed = parse(["image=sample:nuclei-2d", "sigma=wide"], DOC)
     assert parsed.fixed["image"].value == {"sample": "nuclei-2d"}
@@ -82,5 +82,5 @@ def test_axes_and_unreadable_files_are_refused(tmp_path):
 def test_defaults_are_recorded_with_their_hashes():
     found = defaults(DOC, {})
     assert found["image"]["source"] == "default" and len(found["image"]["sha256"]) == 64
-    assert found["sigma"]["sha256"] == provenance.content_hash(2.0)
+    assert found["sigma"]["sha256"] == content_hash(2.0)
     assert "table" not in found

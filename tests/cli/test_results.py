@@ -9,6 +9,7 @@ import json
 import numpy as np
 import tifffile
 
+from scopeflow._util import content_hash
 from scopeflow.cli import provenance
 from scopeflow.cli.results import as_table, table_to_csv, write_result
 from scopeflow.images import formats as data
@@ -25,7 +26,7 @@ RUN = {
 
 
 def meta(output: str = "labels") -> dict:
-    inputs = {"image": {"source": "x.tif", "sha256": provenance.content_hash(np.zeros(3))}}
+    inputs = {"image": {"source": "x.tif", "sha256": content_hash(np.zeros(3))}}
     return provenance.record(DOC, RUN, inputs, output)
 
 
@@ -41,7 +42,7 @@ def test_image_is_an_ome_tiff_with_its_provenance(tmp_path):
     assert found["format"] == "scopeflow.provenance"
     assert found["workflow"] == DOC and found["workflow_sha256"] == provenance.workflow_hash(DOC)
     assert found["plugins"]["otsu-watershed"]["sha256"] == "a" * 64
-    assert found["inputs"]["image"]["sha256"] == provenance.content_hash(np.zeros(3))
+    assert found["inputs"]["image"]["sha256"] == content_hash(np.zeros(3))
     assert found["output"] == {
         "name": "labels",
         "node": "seg",
@@ -111,8 +112,8 @@ def test_files_without_provenance_give_none(tmp_path):
 
 def test_content_hash_depends_on_dtype_shape_and_bytes():
     a = np.arange(6, dtype=np.uint16)
-    assert provenance.content_hash(a) == provenance.content_hash(a.copy())
-    assert provenance.content_hash(a) != provenance.content_hash(a.reshape(2, 3))
-    assert provenance.content_hash(a) != provenance.content_hash(a.astype(np.int16))
-    assert provenance.content_hash(a) == provenance.content_hash(a.astype(">u2"))  # same values
-    assert provenance.content_hash({"b": 1, "a": 2}) == provenance.content_hash({"a": 2, "b": 1})
+    assert content_hash(a) == content_hash(a.copy())
+    assert content_hash(a) != content_hash(a.reshape(2, 3))
+    assert content_hash(a) != content_hash(a.astype(np.int16))
+    assert content_hash(a) == content_hash(a.astype(">u2"))  # same values
+    assert content_hash({"b": 1, "a": 2}) == content_hash({"a": 2, "b": 1})

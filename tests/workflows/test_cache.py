@@ -14,18 +14,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scopeflow.workflows.cache import Cache, array_hash, content_hash, node_key
+from scopeflow._util import content_hash
+from scopeflow.workflows.cache import Cache, hash_off_loop, node_key
 
 
 async def test_content_hashes_and_keys() -> None:
     a = np.arange(12, dtype="uint16").reshape(3, 4)
-    assert await content_hash(a) == await content_hash(a.copy())
-    assert await content_hash(a) != await content_hash(a.astype("int16"))  # same bytes count, other dtype
-    assert await content_hash(a) != await content_hash(a.reshape(4, 3))
-    assert await content_hash(np.asfortranarray(a)) == await content_hash(a)
+    assert await hash_off_loop(a) == await hash_off_loop(a.copy())
+    assert await hash_off_loop(a) != await hash_off_loop(a.astype("int16"))  # same bytes count, other dtype
+    assert await hash_off_loop(a) != await hash_off_loop(a.reshape(4, 3))
+    assert await hash_off_loop(np.asfortranarray(a)) == await hash_off_loop(a)
     big = np.random.default_rng(0).random((800, 800))  # hashed in a thread
-    assert await content_hash(big) == array_hash(big)
-    assert await content_hash({"b": 1, "a": [1, 2]}) == await content_hash({"a": [1, 2], "b": 1})
+    assert await hash_off_loop(big) == content_hash(big)
+    assert await hash_off_loop({"b": 1, "a": [1, 2]}) == await hash_off_loop({"a": [1, 2], "b": 1})
     key = node_key("s" * 64, "blur", {"sigma": 1.5}, [["image", "h1"]])
     assert len(key) == 64
     assert key == node_key("s" * 64, "blur", {"sigma": 1.5}, [["image", "h1"]])
@@ -48,7 +49,7 @@ async def test_round_trip_of_arrays_tables_values(tmp_path: Path) -> None:
     assert np.array_equal(again.load("image"), image) and again.load("image").dtype == np.uint16
     assert again.load("table") == table and again.load("n") == 7
     assert list(again.load("table")) == ["label", "area"]  # column order kept, not sorted
-    assert again.outputs["image"].hash == await content_hash(image)  # stored, not recomputed
+    assert again.outputs["image"].hash == await hash_off_loop(image)  # stored, not recomputed
     assert cache.get("b" * 64) is None and cache.get("not a key") is None
 
 
@@ -132,7 +133,7 @@ def test_code_digest_covers_the_plugins_folder_of_weights(tmp_path: Path) -> Non
 def test_structured_arrays_hash_their_fields() -> None:
     a = np.zeros(3, dtype=[("a", "<i4"), ("b", "<f4")])
     b = np.zeros(3, dtype=[("a", "<f4"), ("b", "<i4")])
-    assert a.tobytes() == b.tobytes() and array_hash(a) != array_hash(b)
+    assert a.tobytes() == b.tobytes() and content_hash(a) != content_hash(b)
 
 
 async def test_held_outputs_survive_eviction_and_a_second_hub_keeps_the_firsts_writes(tmp_path: Path) -> None:
@@ -242,6 +243,6 @@ async def test_a_key_written_twice_with_other_bytes_leaves_index_and_disk_agreei
     assert cache.size == on_disk(cache) == Cache(tmp_path / "cache").size
     found = cache.get(key)
     assert found is not None and found.outputs["x"].hash == second.outputs["x"].hash
-    assert second.outputs["x"].hash == await content_hash(found.load("x"))  # put returned what is stored
+    assert second.outputs["x"].hash == await hash_off_loop(found.load("x"))  # put returned what is stored
     assert found.outputs["x"].summary == {"kind": "ndarray", "shape": [1000], "dtype": "float64"}
     assert list(cache.tmp.iterdir()) == []

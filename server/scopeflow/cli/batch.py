@@ -12,7 +12,6 @@ hash and the other inputs: running the same command again skips them. A failed i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from scopeflow._util import canonical_json, sha256_hex, utc_stamp, write_atomic
 from scopeflow.cli import inputs, provenance
 from scopeflow.cli.progress import Progress
 from scopeflow.cli.results import write_result
@@ -93,8 +93,7 @@ class BatchState:
 
     @staticmethod
     def key(workflow_sha256: str, input_sha256: str, context: dict[str, Any]) -> str:
-        text = provenance.canonical_json([workflow_sha256, input_sha256, context])
-        return hashlib.sha256(text.encode()).hexdigest()
+        return sha256_hex(canonical_json([workflow_sha256, input_sha256, context]))
 
     def finished(self, key: str) -> dict[str, Any] | None:
         """The record of a finished item whose files are all still there, else None."""
@@ -121,9 +120,7 @@ class BatchState:
     def record(self, key: str, entry: dict[str, Any]) -> None:
         self.items[key] = entry
         body = {"format": "scopeflow.batch-state", "version": 1, "items": self.items}
-        tmp = self.path.with_name(f".{self.path.name}.part")
-        tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(body, indent=2) + "\n")
 
 
 def _get_json(url: str, token: str) -> Any:
@@ -327,7 +324,7 @@ async def _batch(runner: Runner, parsed: inputs.Parsed) -> int:
             counts["failed"] += 1
             print(f"{label}: failed: {exc}", file=out, flush=True)
             continue
-        key = BatchState.key(workflow_sha, provenance.file_hash(raw), context)
+        key = BatchState.key(workflow_sha, sha256_hex(raw), context)
         folder = state.folder_for(key, path.stem.removesuffix(".ome") or "item", used)
         used.add(folder)
         previous = state.finished(key)
@@ -357,11 +354,11 @@ async def _batch(runner: Runner, parsed: inputs.Parsed) -> int:
                 {
                     "item": str(path),
                     "folder": folder,
-                    "input_sha256": provenance.file_hash(raw),
+                    "input_sha256": sha256_hex(raw),
                     "workflow_sha256": workflow_sha,
                     "run": record.get("id"),
                     "seconds": round(took, 3),
-                    "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "finished": utc_stamp(),
                     "files": [str(p.relative_to(options.output)) for p in result["files"]],
                 },
             )

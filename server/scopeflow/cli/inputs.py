@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scopeflow.cli.provenance import content_hash, file_hash
+from scopeflow._util import content_hash
+from scopeflow._util import sha256_hex as file_hash
 from scopeflow.images import formats as data
 
 __all__ = ["Given", "InputError", "defaults", "parse", "read_item"]

@@ -7,47 +7,19 @@ description, the PNG's ``scopeflow`` text chunk), tables and values in a sidecar
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from typing import Any
 
-import numpy as np
-
 from scopeflow import __version__
-from scopeflow.workflows.cache import array_hash, canonical
+from scopeflow._util import canonical_json, sha256_hex, utc_stamp
 
 FORMAT = "scopeflow.provenance"
 
-__all__ = ["FORMAT", "canonical_json", "content_hash", "file_hash", "record", "workflow_hash"]
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces: equal values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def content_hash(value: Any) -> str:
-    """sha256 of an array's dtype, shape and bytes; of a table's or value's canonical JSON.
-
-    The same hash the runner gives the value (:mod:`scopeflow.workflows.cache`), so a recorded input hash is
-    the one its nodes' cache keys were made of; arrays are hashed in little-endian order, as they travel.
-    """
-    if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
-        if array.dtype.byteorder == ">":
-            array = array.astype(array.dtype.newbyteorder("<"))
-        return array_hash(array)
-    return hashlib.sha256(canonical(value)).hexdigest()
-
-
-def file_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+__all__ = ["FORMAT", "record", "workflow_hash"]
 
 
 def workflow_hash(doc: dict[str, Any]) -> str:
     """sha256 of the workflow document's canonical JSON, layout (positions) included."""
-    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+    return sha256_hex(canonical_json(doc))
 
 
 def record(
@@ -67,7 +39,7 @@ def record(
         "format": FORMAT,
         "version": 1,
         "scopeflow": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_stamp(),
         "output": {
             "name": output,
             "node": spec.get("node"),

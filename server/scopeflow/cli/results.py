@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from scopeflow._util import write_atomic
 from scopeflow.images.formats import write_image
 
 __all__ = ["as_table", "default_axes", "table_to_csv", "write_result"]
@@ -73,12 +74,6 @@ def table_to_csv(columns: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -122,12 +117,12 @@ def write_result(
             where = [table[0].index(c) for c in columns]
             table = columns, [[row[i] for i in where] for row in table[1]]
         path = directory / f"{name}.csv"
-        _write_text(path, table_to_csv(*table))
+        write_atomic(path, table_to_csv(*table))
     else:
         path = directory / f"{name}.json"
-        _write_text(path, json.dumps(_jsonable(value), indent=2, allow_nan=True) + "\n")
+        write_atomic(path, json.dumps(_jsonable(value), indent=2, allow_nan=True) + "\n")
     sidecar = directory / f"{name}.provenance.json"
-    _write_text(sidecar, json.dumps(provenance, indent=2) + "\n")
+    write_atomic(sidecar, json.dumps(provenance, indent=2) + "\n")
     return [path, sidecar]
 
 

@@ -20,15 +20,16 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from scopeflow._util import ID
 from scopeflow.images import formats as data
 from scopeflow.plugins.engine import PluginCrashed
 from scopeflow.plugins.manifest import ManifestError
 from scopeflow.plugins.registry import PluginChanged
 
-CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+CLIENT_ID = re.compile(ID)
 SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s]*")
 HOST_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
-PLUGIN_ID = r"(?P<plugin_id>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+PLUGIN_ID = rf"(?P<plugin_id>{ID})"
 
 
 class HubMixin:

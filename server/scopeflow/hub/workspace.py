@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from scopeflow._util import write_atomic
 from scopeflow.hub.router import MANAGER_ID, Router
 from scopeflow.rpc.lean import FastRPC
 from scopeflow.sdk import UI_CALLS
@@ -286,9 +287,7 @@ class Manager:
         path = self._config_path(context)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(config, indent=1))
-            tmp.replace(path)
+            write_atomic(path, json.dumps(config, indent=1))
 
     def _config_path(self, context: Any) -> Path | None:
         if self.config_dir is None:

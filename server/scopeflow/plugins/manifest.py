@@ -46,6 +46,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scopeflow._util import ID
 from scopeflow.plugins.ports import (
     Hint,
     PortError,
@@ -61,7 +62,7 @@ from scopeflow.plugins.ports import (
 __all__ = ["ManifestError", "OpSpec", "PluginManifest", "PortSpec", "is_plugin_file", "parse_plugin"]
 
 MAX_BYTES = 2 * 1024 * 1024
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+ID_PATTERN = rf"^{ID}$"
 PYTHON_TYPES = {"native-python", "web-python", "python"}
 JAVASCRIPT_TYPES = {"window", "web-worker", "iframe"}
 

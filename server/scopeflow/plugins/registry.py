@@ -10,15 +10,11 @@ plugin came from. Fetching and installing never run plugin code.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import socket
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.netutil import DefaultExecutorResolver
 
+from scopeflow._util import utc_stamp, write_atomic
 from scopeflow.plugins.manifest import ManifestError, PluginManifest, is_plugin_file, parse_plugin
 
 __all__ = ["Registry", "normalize_url"]
@@ -163,13 +160,13 @@ class Registry:
                 if old.name != target.name:
                     old.unlink()
         self._keep_version(manifest.id, data, suffix)
-        _write_atomic(target, data)
+        write_atomic(target, data)
         index = self._read_index()
         index[manifest.id] = {
             "filename": target.name,
             "source_url": source_url,
             "sha256": manifest.sha256,
-            "installed": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "installed": utc_stamp(),
         }
         self._write_index(index)
         self.scan()
@@ -267,7 +264,7 @@ class Registry:
         copy = self.versions_dir / f"{plugin_id}-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
         if not copy.exists():
             self.versions_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(copy, data)
+            write_atomic(copy, data)
 
     def _read_index(self) -> dict[str, dict[str, Any]]:
         try:
@@ -277,22 +274,7 @@ class Registry:
         return index if isinstance(index, dict) else {}
 
     def _write_index(self, index: dict[str, dict[str, Any]]) -> None:
-        _write_atomic(self.index_path, json.dumps(index, indent=1, sort_keys=True).encode("utf-8"))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a hidden temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        write_atomic(self.index_path, json.dumps(index, indent=1, sort_keys=True).encode("utf-8"))
 
 
 def _suffix(filename: str) -> str:

@@ -25,29 +25,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cache", "CacheEntry", "Stored", "content_hash", "node_key", "summary"]
+from scopeflow._util import canonical_json, content_hash, plain, sha256_hex
+
+__all__ = ["Cache", "CacheEntry", "Stored", "hash_off_loop", "node_key", "summary"]
 
 DEFAULT_BUDGET = 2 * 1024**3
 HASH_IN_THREAD = 1 << 20  # bytes: arrays above this are hashed off the event loop
-_CHUNK = 1 << 24
-
-
-def plain(value: Any) -> Any:
-    """``value`` with numpy arrays and scalars turned into JSON lists and numbers."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
-def canonical(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8."""
-    return json.dumps(plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 _FILE_HASHES: dict[tuple[str, int, int], bytes] = {}
@@ -72,28 +55,17 @@ def code_digest(plugin_sha256: str, plugin_path: str | None) -> str:
     return digest.hexdigest()
 
 
-def array_hash(array: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    kind = array.dtype.str if array.dtype.fields is None else str(array.dtype.descr)  # |V8 says too little
-    digest.update(f"{kind}|{list(array.shape)}|".encode())
-    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
-    for start in range(0, flat.size, _CHUNK):
-        digest.update(flat[start : start + _CHUNK].data)
-    return digest.hexdigest()
-
-
-async def content_hash(value: Any) -> str:
-    """sha256 of an array's dtype, shape and bytes, or of a table's or value's canonical JSON."""
-    if isinstance(value, np.ndarray):
-        if value.nbytes > HASH_IN_THREAD:
-            return await asyncio.to_thread(array_hash, value)
-        return array_hash(value)
-    return hashlib.sha256(canonical(value)).hexdigest()
+async def hash_off_loop(value: Any) -> str:
+    """:func:`scopeflow._util.content_hash`, computed in a worker thread for a large array so that the event
+    loop keeps answering meanwhile."""
+    if isinstance(value, np.ndarray) and value.nbytes > HASH_IN_THREAD:
+        return await asyncio.to_thread(content_hash, value)
+    return content_hash(value)
 
 
 def node_key(plugin_sha256: str, op: str, params: dict[str, Any], input_hashes: list[list[str]]) -> str:
     """A node's cache key: ``input_hashes`` is ``[[port, content hash], ...]`` in the op's input order."""
-    return hashlib.sha256(canonical([plugin_sha256, op, params, input_hashes])).hexdigest()
+    return sha256_hex(canonical_json([plugin_sha256, op, params, input_hashes]))
 
 
 def kind_of(value: Any, declared: str) -> str:
@@ -119,7 +91,7 @@ def summary(value: Any, kind: str) -> dict[str, Any]:
                 columns += [str(c) for c in (row if isinstance(row, dict) else {}) if str(c) not in columns]
             rows = len(value)
         return {"kind": "table", "columns": columns, "rows": rows}
-    text = canonical(value)
+    text = canonical_json(value)
     if len(text) > 2000:
         return {"kind": "value", "value": None, "bytes": len(text)}
     return {"kind": "value", "value": plain(value)}
@@ -245,7 +217,7 @@ class Cache:
         stored: dict[str, Stored] = {}
         for i, (port, (declared, value)) in enumerate(outputs.items()):
             kind = kind_of(value, declared)
-            digest = hashes.get(port) or await content_hash(value)
+            digest = hashes.get(port) or await hash_off_loop(value)
             suffix = ".npy" if kind == "ndarray" else ".json"
             stored[port] = Stored(kind, digest, summary(value, kind), f"{i}{suffix}")
         values = {port: value for port, (_, value) in outputs.items()}

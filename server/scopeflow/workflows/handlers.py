@@ -14,6 +14,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from scopeflow._util import ID
 from scopeflow.hub.handlers import HubMixin
 from scopeflow.plugins.manifest import ManifestError, parse_plugin
 from scopeflow.plugins.registry import PluginChanged
@@ -23,7 +24,7 @@ from scopeflow.workflows.pins import make_pins
 
 __all__ = ["install"]
 
-WORKFLOW_NAME = r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+WORKFLOW_NAME = rf"(?P<name>{ID})"
 FETCH_MAX_BYTES = 2_000_000
 
 

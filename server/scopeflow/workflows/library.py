@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import time
 from pathlib import Path
 from typing import Any
 
-from scopeflow.plugins.registry import _write_atomic
+from scopeflow._util import ID_RE, utc_stamp, write_atomic
 
 __all__ = ["NAME", "Documents", "Gallery"]
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME = ID_RE
 RESERVED = {"check", "fetch", "pin"}  # POST routes beside the documents
-
-
-def _iso(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _about(path: Path) -> dict[str, Any]:
@@ -65,7 +59,7 @@ class Documents:
                 {
                     "name": name,
                     **_about(path),
-                    "updated": _iso(path.stat().st_mtime),
+                    "updated": utc_stamp(path.stat().st_mtime),
                     "versions": len(self._numbers(name)),
                 }
             )
@@ -95,7 +89,7 @@ class Documents:
                 numbers.append(self._keep(name, current, numbers))
         if not numbers or self._version_path(name, numbers[-1]).read_bytes() != data:
             numbers.append(self._keep(name, data, numbers))
-        _write_atomic(path, data)
+        write_atomic(path, data)
         return self._entry(name, numbers[-1])
 
     def delete(self, name: str) -> None:
@@ -119,7 +113,7 @@ class Documents:
         data = path.read_bytes()
         return {
             "version": number,
-            "saved": _iso(path.stat().st_mtime),
+            "saved": utc_stamp(path.stat().st_mtime),
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
         }
@@ -137,7 +131,7 @@ class Documents:
         number = (numbers[-1] if numbers else 0) + 1
         path = self._version_path(name, number)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, data)
+        write_atomic(path, data)
         return number
 
 

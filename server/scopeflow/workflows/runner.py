@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from scopeflow._util import plain
 from scopeflow.images import formats as data
 from scopeflow.plugins.manifest import OpSpec
 from scopeflow.plugins.registry import Registry
 from scopeflow.sdk import CALL_KEYWORD
-from scopeflow.workflows.cache import Cache, CacheEntry, code_digest, content_hash, node_key, plain, summary
+from scopeflow.workflows.cache import Cache, CacheEntry, code_digest, hash_off_loop, node_key, summary
 from scopeflow.workflows.document import INPUT, Workflow, check, order, upstream, validate
 from scopeflow.workflows.events import EVENT_TIMEOUT, fraction, node_event, publish, send_events
 from scopeflow.workflows.pins import pin_states
@@ -247,7 +248,7 @@ class Runner:
                 if value.dtype.hasobject:
                     raise ValueError(f"input {put.name}: not a numeric array")
             values[put.name] = value
-        hashes = {name: await content_hash(value) for name, value in values.items()}
+        hashes = {name: await hash_off_loop(value) for name, value in values.items()}
         return values, hashes
 
     def _parents(self, run: Run, node_id: str) -> list[str]:

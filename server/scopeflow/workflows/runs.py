@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scopeflow._util import write_atomic
 from scopeflow.plugins.manifest import OpSpec
-from scopeflow.plugins.registry import _write_atomic
 from scopeflow.workflows.document import Workflow
 
 __all__ = ["NodeFailed", "Run", "RunStore", "new_run_id", "remote_error_text"]
@@ -54,7 +54,7 @@ class RunStore:
         events = record.get("events") or []
         if len(events) > MAX_EVENTS:
             record = record | {"events": events[-MAX_EVENTS:]}
-        _write_atomic(self.path(record["id"]), json.dumps(record, default=str).encode("utf-8"))
+        write_atomic(self.path(record["id"]), json.dumps(record, default=str).encode("utf-8"))
 
     def load(self, run_id: str, live: bool = False) -> dict[str, Any]:
         """The record (:class:`KeyError` if there is none); ``live``: a run of this hub owns it."""
