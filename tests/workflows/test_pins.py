@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from scopeflow.plugins.registry import Registry
-from scopeflow.workflows.document import Workflow
+from scopeflow.workflows.document import WorkflowDoc
 from scopeflow.workflows.pins import make_pins, pin_states
 
 
@@ -26,12 +26,12 @@ def test_pins_ok_changed_missing(wf_registry: Registry) -> None:
     pin = doc["plugins"]["wf-ops"]
     assert pin["version"] == "1.0.0" and pin["builtin"] is False and pin["url"] is None
     assert pin["sha256"] == wf_registry.get("wf-ops").sha256
-    assert [s["state"] for s in pin_states(Workflow.model_validate(doc), wf_registry)] == ["ok"]
+    assert [s["state"] for s in pin_states(WorkflowDoc.model_validate(doc).plugins, wf_registry)] == ["ok"]
     changed = copy.deepcopy(doc)
     changed["plugins"]["wf-ops"]["sha256"] = "0" * 64
     changed["plugins"]["gone"] = {"version": "1", "sha256": "1" * 64, "builtin": False, "url": None}
-    workflow = Workflow.model_validate(changed)
-    states = {s["plugin"]: s for s in pin_states(workflow, wf_registry)}
+    workflow = WorkflowDoc.model_validate(changed)
+    states = {s["plugin"]: s for s in pin_states(workflow.plugins, wf_registry)}
     assert states["wf-ops"]["state"] == "changed"
     assert states["wf-ops"]["current"]["sha256"] == pin["sha256"]
     assert states["wf-ops"]["pinned"]["sha256"] == "0" * 64

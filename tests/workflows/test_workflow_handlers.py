@@ -153,7 +153,7 @@ def test_gallery_and_schema(wf_hub: HubProcess) -> None:
     assert wf_hub.json("/api/gallery/count")["title"] == "Count cells"
     assert wf_hub.request("/api/gallery/nope")[0] == 404
     schema = wf_hub.json("/api/workflow-schema")
-    assert schema["title"] == "Workflow" and "nodes" in schema["properties"]
+    assert schema["title"] == "WorkflowDoc" and "nodes" in schema["properties"]
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):

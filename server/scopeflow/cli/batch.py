@@ -179,7 +179,7 @@ async def _tick(bar: Progress) -> None:
         bar.draw()
 
 
-class Runner:
+class BatchRun:
     """One connection to a hub's workflows service, running one document for many inputs."""
 
     def __init__(self, options: Options, doc: dict[str, Any], service: Any, axes: dict[str, str]) -> None:
@@ -268,7 +268,7 @@ async def _on_hub(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, 
     try:
         service = await server.get_service("workflows")
         await _check(options, doc, service)
-        runner = Runner(
+        runner = BatchRun(
             options, doc, service, _output_axes(doc, await asyncio.to_thread(port_axes, url, token))
         )
         if parsed.batch_name is None:
@@ -278,7 +278,7 @@ async def _on_hub(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, 
         await server.disconnect()
 
 
-async def _single(runner: Runner, parsed: inputs.Parsed) -> int:
+async def _single(runner: BatchRun, parsed: inputs.Parsed) -> int:
     out, err = runner.options.out, runner.options.err
     result = await runner.run(parsed.fixed, runner.options.output)
     record = result["record"]
@@ -298,7 +298,7 @@ async def _single(runner: Runner, parsed: inputs.Parsed) -> int:
     return 0
 
 
-async def _batch(runner: Runner, parsed: inputs.Parsed) -> int:
+async def _batch(runner: BatchRun, parsed: inputs.Parsed) -> int:
     options = runner.options
     out, err = options.out, options.err
     assert parsed.batch_name is not None

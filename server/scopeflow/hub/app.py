@@ -21,15 +21,21 @@ from tornado.web import StaticFileHandler
 from traitlets import Bool, Float, Int, List, Unicode, default
 
 from scopeflow import __version__
-from scopeflow.hub.handlers import ASSETS, default_handlers
+from scopeflow.hub.handlers import ASSETS
+from scopeflow.hub.handlers import default_handlers as hub_handlers
 from scopeflow.hub.router import Router
-from scopeflow.hub.workspace import Manager
-from scopeflow.plugins.engine import Engine
+from scopeflow.hub.workspace import WorkspaceManager
+from scopeflow.images.handlers import default_handlers as image_handlers
+from scopeflow.plugins.engine import KernelEngine
+from scopeflow.plugins.handlers import default_handlers as plugin_handlers
 from scopeflow.plugins.registry import Registry
-from scopeflow.transfer.handlers import install as transfer_handlers
+from scopeflow.transfer.codec import Transfer
+from scopeflow.transfer.handlers import default_handlers as transfer_handlers
+from scopeflow.transfer.store import TransferStore
 from scopeflow.workflows.cache import Cache
-from scopeflow.workflows.handlers import install as workflow_handlers
-from scopeflow.workflows.runner import attach as attach_runner
+from scopeflow.workflows.handlers import default_handlers as workflow_handlers
+from scopeflow.workflows.library import Documents, Gallery
+from scopeflow.workflows.runner import WorkflowRunner
 from scopeflow.workflows.runs import RunStore
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -101,27 +107,40 @@ class Hub(ExtensionApp):
             raise SystemExit("scopeflow needs a token: pass --token or set SCOPEFLOW_TOKEN")
         data = Path(self.data_dir).expanduser()
         data.mkdir(parents=True, exist_ok=True)
+        # every part gets its collaborators here, and nowhere else
         self.router = Router(self.workspace)
-        self.manager = Manager(
-            self.router, {"hub": "scopeflow", "version": __version__}, config_dir=data / "plugin-config"
-        )
         self.registry = Registry(
             Path(self.builtin_plugins_dir) if self.builtin_plugins_dir else None,
             [Path(p).expanduser() for p in self.plugins_dirs],
             data,
         )
         self.registry.scan()
-        self.engine = Engine(
+        self.engine = KernelEngine(
             server.kernel_manager,
             self.registry,
-            self.manager,
+            self.router,
             hub_url=self.kernel_hub_url,
             kernel_name=self.kernel_name,
             start_timeout=self.plugin_start_timeout,
         )
-        self.runner = attach_runner(
-            self.manager, self.registry, Cache(data / "cache", self.cache_bytes), RunStore(data / "runs")
+        self.manager = WorkspaceManager(
+            self.router,
+            {"hub": "scopeflow", "version": __version__},
+            config_dir=data / "plugin-config",
+            plugins=self.engine,
         )
+        self.runner = WorkflowRunner(
+            self.manager,
+            self.engine,
+            self.registry,
+            Cache(data / "cache", self.cache_bytes),
+            RunStore(data / "runs"),
+        )
+        self.manager.rpc.add_service(self.runner.service(), overwrite=True)
+        self.documents = Documents(data / "workflows")
+        builtin = self.builtin_plugins_dir
+        self.gallery = Gallery(Path(builtin) / "workflows" if builtin else None)
+        self.transfer_store = self._transfer_store()
         IOLoop.current().add_callback(self._announce)
         self.settings.update(
             {
@@ -129,6 +148,23 @@ class Hub(ExtensionApp):
                 "websocket_max_message_size": 512 * 1024 * 1024,
             }
         )
+
+    def _transfer_store(self) -> TransferStore:
+        """The blobs of arrays in flight; the workspace manager reads and writes array handles too (through
+        shared memory, the hub's own), so that arrays a plugin shows through the ImJoy api reach the web app
+        out of band."""
+        store = TransferStore()
+
+        def release(peer_id: str, _peer: Any) -> None:
+            store.release_owner(peer_id)
+
+        self.router.on_disconnect.append(release)
+        segs = store.segments
+        if segs.enabled:
+            peer = self.manager.peer_id
+            self.manager.rpc.install_transfer(Transfer("", {}, segs.prefix(peer), segs.hub_prefix, "shm"))
+        IOLoop.current().add_callback(store.start)
+        return store
 
     def _announce(self) -> None:
         server = self.server
@@ -154,9 +190,8 @@ class Hub(ExtensionApp):
         return f"{scheme}://{host}:{server.port}{server.base_url.rstrip('/')}"
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(default_handlers)
-        self.handlers.extend(transfer_handlers(self))
-        self.handlers.extend(workflow_handlers(self))
+        for routes in (hub_handlers, plugin_handlers, image_handlers, transfer_handlers, workflow_handlers):
+            self.handlers.extend(routes)
         self.handlers.append((ASSETS, StaticFileHandler, {"path": self.web_dir}))
 
     @property
@@ -185,3 +220,4 @@ class Hub(ExtensionApp):
         with contextlib.suppress(Exception):  # the kernels are shut down whatever happens to the runs
             await asyncio.wait_for(self.runner.shutdown(), 10)
         await asyncio.wait_for(self.engine.shutdown(), 20)
+        self.transfer_store.close()

@@ -11,46 +11,18 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import numpy as np
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from scopeflow._http import HubMixin
 from scopeflow._util import ID
-from scopeflow.images import formats as data
-from scopeflow.plugins.engine import PluginCrashed
-from scopeflow.plugins.manifest import ManifestError
-from scopeflow.plugins.registry import PluginChanged
 
 CLIENT_ID = re.compile(ID)
-SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s]*")
 HOST_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
-PLUGIN_ID = rf"(?P<plugin_id>{ID})"
-
-
-class HubMixin:
-    """Access to the hub's parts from a handler; secrets in URLs never reach the log."""
-
-    settings: dict[str, Any]
-    request: Any
-
-    @property
-    def hub(self) -> Any:
-        return self.settings["scopeflow_hub"]
-
-    def _request_summary(self) -> str:
-        uri = SECRET_PARAMS.sub(r"\1=[secret]", self.request.uri or "")
-        return f"{self.request.method} {uri} ({self.request.remote_ip})"
-
-    def manifest_or_404(self, plugin_id: str) -> Any:
-        try:
-            return self.hub.registry.get(plugin_id)
-        except KeyError:
-            raise web.HTTPError(404, f"no plugin {plugin_id}") from None
 
 
 class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -128,165 +100,12 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.write_message(data, binary=True)
 
 
-class PluginsHandler(HubMixin, APIHandler):
-    """``GET /api/plugins``: manifests with status. ``POST {"url"}`` installs; with ``"preview": true`` it
-    only parses (nothing from a URL runs before the user trusts it)."""
-
-    @web.authenticated
-    def get(self) -> None:
-        self.finish(json.dumps({"plugins": self.hub.plugin_list(), "errors": self.hub.registry.errors}))
-
-    @web.authenticated
-    async def post(self) -> None:
-        body = self.get_json_body() or {}
-        url = body.get("url")
-        source = body.get("source")
-        try:
-            if isinstance(url, str) and url:
-                public_only = body.get("public_only") is True  # a link nobody confirmed yet
-                if body.get("preview"):
-                    manifest = await self.hub.registry.preview_url(url, public_only)
-                else:
-                    trusted = body.get("sha256")  # what the user saw in the preview
-                    trusted = trusted if isinstance(trusted, str) else None
-                    manifest = await self.hub.registry.install_url(url, trusted, public_only)
-            elif isinstance(source, str) and isinstance(body.get("filename"), str):
-                manifest = self.hub.registry.install_source(source, body["filename"])
-            else:
-                raise ValueError('send {"url": "..."} or {"source": "...", "filename": "..."}')
-        except PluginChanged as exc:
-            raise web.HTTPError(409, str(exc)) from exc
-        except (ManifestError, ValueError) as exc:
-            raise web.HTTPError(400, str(exc)) from exc
-        self.set_status(200 if body.get("preview") else 201)
-        self.finish(manifest.model_dump_json(by_alias=True))
-
-
-class PluginHandler(HubMixin, APIHandler):
-    """``GET /api/plugins/ID``: manifest, status, source; ``DELETE`` removes an installed plugin."""
-
-    @web.authenticated
-    def get(self, plugin_id: str) -> None:
-        manifest = self.manifest_or_404(plugin_id)
-        data = manifest.model_dump(mode="json", by_alias=True)
-        data["status"] = self.hub.engine.status(plugin_id)
-        data["source"] = self.hub.registry.source(plugin_id)
-        self.finish(json.dumps(data))
-
-    @web.authenticated
-    async def delete(self, plugin_id: str) -> None:
-        self.manifest_or_404(plugin_id)
-        try:
-            await self.hub.engine.stop(plugin_id)
-            self.hub.registry.remove(plugin_id)
-        except PermissionError as exc:
-            raise web.HTTPError(403, str(exc)) from exc
-        self.set_status(204)
-        self.finish()
-
-
-class PluginActionHandler(HubMixin, APIHandler):
-    """``POST /api/plugins/ID/start|stop|restart``."""
-
-    @web.authenticated
-    async def post(self, plugin_id: str, action: str) -> None:
-        self.manifest_or_404(plugin_id)
-        try:
-            if action == "start":
-                await self.hub.engine.ensure_started(plugin_id)
-            elif action == "restart":
-                await self.hub.engine.restart(plugin_id)
-            else:
-                await self.hub.engine.stop(plugin_id)
-        except PluginCrashed as exc:
-            self.set_status(500)
-            self.finish(json.dumps({"message": str(exc), "status": self.hub.engine.status(plugin_id)}))
-            return
-        self.finish(json.dumps(self.hub.engine.status(plugin_id)))
-
-
-class PluginLogsHandler(HubMixin, APIHandler):
-    """``GET /api/plugins/ID/logs``: the plugin's recent output and api.log messages."""
-
-    @web.authenticated
-    def get(self, plugin_id: str) -> None:
-        self.manifest_or_404(plugin_id)
-        self.finish(json.dumps({"logs": list(self.hub.engine.plugin(plugin_id).logs)}))
-
-
 class HubInfoHandler(HubMixin, APIHandler):
     """``GET /api/hub``: version, workspace and connected clients."""
 
     @web.authenticated
     def get(self) -> None:
         self.finish(json.dumps(self.hub.info()))
-
-
-class ArrayBody:
-    """Arrays over HTTP: raw little-endian C-order bytes, described by X-Shape, X-Dtype and X-Axes."""
-
-    set_header: Any
-    finish: Any
-
-    def finish_array(self, array: Any, axes: str, name: str = "") -> None:
-        array = np.ascontiguousarray(array)
-        if array.dtype.byteorder == ">":
-            array = array.astype(array.dtype.newbyteorder("<"))
-        self.set_header("X-Shape", ",".join(str(n) for n in array.shape))
-        self.set_header("X-Dtype", str(array.dtype))
-        self.set_header("X-Axes", axes)
-        if name:
-            self.set_header("X-Name", quote(name))
-        self.finish(array.tobytes(), set_content_type="application/octet-stream")  # tornado writes bytes only
-
-
-class SamplesHandler(HubMixin, APIHandler):
-    """``GET /api/samples``: the built-in sample images, with their source and licence."""
-
-    @web.authenticated
-    def get(self) -> None:
-        self.finish(json.dumps(data.list_samples()))
-
-
-class SampleHandler(HubMixin, ArrayBody, APIHandler):
-    """``GET /api/samples/ID``: one sample's pixels (see :class:`ArrayBody`)."""
-
-    @web.authenticated
-    def get(self, sample_id: str) -> None:
-        try:
-            array, axes = data.load_sample(sample_id)
-        except KeyError as exc:
-            raise web.HTTPError(404, str(exc.args[0])) from None
-        self.finish_array(array, axes, data.SAMPLES[sample_id]["name"])
-
-
-class ImageReadHandler(HubMixin, ArrayBody, APIHandler):
-    """``POST /api/images/read?name=F``: an image file in the body (TIFF/OME-TIFF, PNG, JPEG) → its pixels."""
-
-    @web.authenticated
-    def post(self) -> None:
-        name = self.get_argument("name", "image")
-        try:
-            array, axes = data.read_image(self.request.body, name)
-        except data.ImageError as exc:
-            raise web.HTTPError(400, str(exc)) from None
-        self.finish_array(array, axes, name)
-
-
-class ImageWriteHandler(HubMixin, APIHandler):
-    """``POST /api/images/write?format=tiff|png&shape=..&dtype=..&axes=..``: pixels in the body → a file."""
-
-    @web.authenticated
-    def post(self) -> None:
-        fmt = self.get_argument("format", "tiff")
-        try:
-            shape = [int(n) for n in self.get_argument("shape").split(",") if n != ""]
-            array = data.array_from_raw(self.request.body, shape, self.get_argument("dtype"))
-            axes = self.get_argument("axes", None) or None
-            file = data.write_image(array, fmt, axes=axes)
-        except (ValueError, data.ImageError) as exc:
-            raise web.HTTPError(400, str(exc)) from None
-        self.finish(file, set_content_type="image/png" if fmt == "png" else "image/tiff")
 
 
 # The app page runs only the hub's own scripts: an injected <script> or onclick does not run, and nothing it
@@ -375,12 +194,4 @@ default_handlers: list[tuple[str, type, dict[str, Any]] | tuple[str, type]] = [
     (r"/window\.html", WindowHandler),
     (r"/ws", RouterSocket),
     (r"/api/hub", HubInfoHandler),
-    (r"/api/plugins", PluginsHandler),
-    (rf"/api/plugins/{PLUGIN_ID}", PluginHandler),
-    (rf"/api/plugins/{PLUGIN_ID}/(?P<action>start|stop|restart)", PluginActionHandler),
-    (rf"/api/plugins/{PLUGIN_ID}/logs", PluginLogsHandler),
-    (r"/api/samples", SamplesHandler),
-    (r"/api/samples/(?P<sample_id>[A-Za-z0-9._-]{1,128})", SampleHandler),
-    (r"/api/images/read", ImageReadHandler),
-    (r"/api/images/write", ImageWriteHandler),
 ]

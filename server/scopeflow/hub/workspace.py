@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from scopeflow._util import write_atomic
 from scopeflow.hub.router import MANAGER_ID, Router
-from scopeflow.rpc.lean import FastRPC
+from scopeflow.rpc.lean import LeanRPC
 from scopeflow.sdk import UI_CALLS
 
 log = logging.getLogger("scopeflow.hub.workspace")
@@ -44,7 +44,7 @@ class PluginStarter(Protocol):
 class _ManagerPeer:
     """The manager as a router peer: frames for it go straight into its RPC."""
 
-    def __init__(self, manager: Manager) -> None:
+    def __init__(self, manager: WorkspaceManager) -> None:
         self._manager = manager
 
     def send(self, data: bytes) -> None:
@@ -85,16 +85,20 @@ def split_query(query: str, workspace: str) -> tuple[str | None, str]:
     return None, query
 
 
-class Manager:
+class WorkspaceManager:
     """Directory of services and plugin lifecycle entry point, served as ``workspace-manager:default``."""
 
     def __init__(
-        self, router: Router, hub_info: dict[str, Any] | None = None, config_dir: Path | None = None
+        self,
+        router: Router,
+        hub_info: dict[str, Any] | None = None,
+        config_dir: Path | None = None,
+        plugins: PluginStarter | None = None,
     ) -> None:
         self.router = router
         self.workspace = router.workspace
         self.peer_id = router.add(MANAGER_ID, _ManagerPeer(self))
-        self.rpc = FastRPC(
+        self.rpc = LeanRPC(
             _ManagerConnection(router, self.peer_id),
             client_id=MANAGER_ID,
             manager_id=None,
@@ -104,7 +108,7 @@ class Manager:
         self.hub_info = dict(hub_info or {})
         self._forwards: set[asyncio.Future[Any]] = set()  # log lines on their way to the app
         self.config_dir = config_dir
-        self.engine: PluginStarter | None = None
+        self.engine = plugins  # starts a plugin's kernel when a client asks for its service
         # called with (plugin id, UI call name, args) for every UI call a client makes (e.g. the runner's
         # progress of the node a plugin is running); a listener must not block or raise
         self.ui_listeners: list[Callable[[str, str, list[Any], str | None], None]] = []

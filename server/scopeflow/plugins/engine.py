@@ -23,13 +23,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado.ioloop import IOLoop
 from traitlets import TraitError
 
-from scopeflow.hub.workspace import Manager
 from scopeflow.plugins.manifest import python_code
 from scopeflow.plugins.registry import Registry
 
@@ -107,14 +106,20 @@ class Plugin:
         }
 
 
-class Engine:
+class PeerEvents(Protocol):
+    """What the engine needs of the hub's router: to hear when a connection closes (a kernel's, say)."""
+
+    on_disconnect: list[Callable[[str, Any], None]]
+
+
+class KernelEngine:
     """Starts, watches and stops plugin kernels."""
 
     def __init__(
         self,
         kernel_manager: Any,
         registry: Registry,
-        manager: Manager,
+        router: PeerEvents,
         *,
         hub_url: Callable[[], str],
         kernel_name: str = "python3",
@@ -123,7 +128,6 @@ class Engine:
     ) -> None:
         self.kernel_manager = kernel_manager
         self.registry = registry
-        self.manager = manager
         self.hub_url = hub_url
         self.kernel_name = kernel_name
         self.start_timeout = start_timeout
@@ -136,8 +140,7 @@ class Engine:
         self._spare: asyncio.Future[tuple[str, Any]] | None = None
         self._closing = False
         IOLoop.current().add_callback(self._refill)
-        manager.engine = self
-        manager.router.on_disconnect.append(self._peer_gone)
+        router.on_disconnect.append(self._peer_gone)
 
     # -- queries ----------------------------------------------------------------------------------------
     def knows(self, plugin_id: str, rescan: bool = False) -> bool:
@@ -278,9 +281,6 @@ class Engine:
                 trace = ANSI.sub("", "\n".join(content.get("traceback") or []))
                 message = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
                 await self._crash(plugin, generation, f"{message}\n{trace}".strip())
-                return
-            if not self.manager.has_service(plugin.id, "default"):
-                await self._crash(plugin, generation, "the plugin did not register its service with the hub")
                 return
             if plugin.generation != generation:
                 return

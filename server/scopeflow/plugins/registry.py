@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.netutil import DefaultExecutorResolver
 
-from scopeflow._util import utc_stamp, write_atomic
+from scopeflow._util import sha256_hex, utc_stamp, write_atomic
 from scopeflow.plugins.manifest import ManifestError, PluginManifest, is_plugin_file, parse_plugin
 
 __all__ = ["Registry", "normalize_url"]
@@ -265,6 +265,25 @@ class Registry:
         if not copy.exists():
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(copy, data)
+
+    def restore(self, plugin_id: str, sha256: str) -> bool:
+        """Put back the kept copy of ``plugin_id`` whose source has this sha256 (every version installed here
+        was trusted once); False if none is kept. A file only at a URL is never installed from here: that
+        goes through the preview-and-trust dialog like any other install."""
+        for copy in sorted(self.versions_dir.glob(f"{plugin_id}-{sha256[:12]}*")):
+            data = copy.read_bytes()
+            if sha256_hex(data) != sha256:
+                continue
+            suffix = copy.name[len(f"{plugin_id}-{sha256[:12]}") :]
+            try:
+                if parse_plugin(data, f"{plugin_id}{suffix}").id != plugin_id:  # a copy of another plugin
+                    continue
+            except ManifestError:
+                continue
+            index = self._read_index().get(plugin_id, {})
+            self.install_source(data, f"{plugin_id}{suffix}", source_url=index.get("source_url"))
+            return True
+        return False
 
     def _read_index(self) -> dict[str, dict[str, Any]]:
         try:

@@ -14,7 +14,7 @@ import shortuuid
 from imjoy_rpc.hypha.utils import dotdict
 
 from scopeflow.rpc.connection import WebsocketConnection
-from scopeflow.rpc.lean import FastRPC
+from scopeflow.rpc.lean import LeanRPC
 from scopeflow.transfer.codec import Transfer
 
 __all__ = ["connect", "public_methods"]
@@ -56,7 +56,7 @@ async def connect(
     if transfer != "inline":  # asked for while the websocket opens
         arrays = asyncio.ensure_future(Transfer.open(server_url, client_id, headers, mode=transfer))
     await connection.open()
-    rpc = FastRPC(
+    rpc = LeanRPC(
         connection,
         client_id=client_id,
         manager_id="workspace-manager",

@@ -8,7 +8,7 @@ unchanged in protocol. What changes:
 - Cheaper calls: a callee's first heartbeat waits one interval (two frames fewer per call to an async or
   threaded method), ids are random hex instead of ``shortuuid``, timer signatures are computed once.
 - A result the callee cannot encode rejects the call at once (the library leaves the caller waiting).
-- Out-of-band arrays (:mod:`scopeflow.transfer.codec`), once :meth:`FastRPC.install_transfer` is called. A
+- Out-of-band arrays (:mod:`scopeflow.transfer.codec`), once :meth:`LeanRPC.install_transfer` is called. A
   peer that reads array handles says so: every frame it sends carries ``"array_refs": 1`` in its main
   part (unknown keys are ignored by every imjoy-rpc), and the services it registers carry it in their
   ``config``. Large arrays go out as handles only to peers known that way; every other peer (e.g. an
@@ -31,7 +31,7 @@ from imjoy_rpc.hypha.rpc import RPC
 
 from scopeflow.transfer.codec import INLINE_MAX, RTYPE, Transfer, find_handles, inline
 
-__all__ = ["MARK", "RPC", "FastRPC", "remote_error"]
+__all__ = ["MARK", "RPC", "LeanRPC", "remote_error"]
 
 MARK = "array_refs"
 _STAMP = msgpack.packb(MARK) + msgpack.packb(1)
@@ -70,7 +70,7 @@ _library.shortuuid = _Ids
 _library.callable_sig = _callable_sig
 
 
-class FastRPC(RPC):
+class LeanRPC(RPC):
     """``RPC`` with linear-time reassembly of chunked messages, and out-of-band arrays once installed."""
 
     transfer: Transfer | None = None

@@ -1,4 +1,5 @@
-"""HTTP doors of out-of-band arrays (see :mod:`scopeflow.transfer.codec`), and the hub's store behind them.
+"""HTTP doors of out-of-band arrays (see :mod:`scopeflow.transfer.codec`) and the hub's store behind them
+(:mod:`scopeflow.transfer.store`).
 
 - ``GET /api/transfer?client_id=ID``: how this client names its arrays, and the shared-memory probe.
 - ``PUT /api/transfer/NAME``: upload an array's bytes (streamed; ``Content-Length`` required).
@@ -13,7 +14,6 @@ owner left when it disconnects, what nobody read within ``ttl`` seconds, and eve
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
@@ -23,59 +23,24 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
-from tornado.ioloop import IOLoop, PeriodicCallback
 
-from scopeflow.hub.handlers import CLIENT_ID, HubMixin
+from scopeflow._http import HubMixin
+from scopeflow._util import ID_RE
 from scopeflow.transfer import segments
-from scopeflow.transfer.codec import INLINE_MAX, Transfer
+from scopeflow.transfer.codec import INLINE_MAX
+from scopeflow.transfer.store import TransferStore
 
-__all__ = ["Store", "install"]
+__all__ = ["default_handlers"]
 
 NAME = r"(?P<name>sf-[0-9a-f-]{1,120})"
 MAX_UPLOAD = 1 << 36  # 64 GiB
 SEND_CHUNK = 1 << 22
 
 
-class Store:
-    """Blobs the hub holds for arrays in flight: shared-memory segments, or memory without them."""
-
-    def __init__(self, ttl: float = 900) -> None:
-        self.segments = segments.Segments(ttl)
-        self.memory: dict[str, tuple[bytearray, float]] = {}
-
-    def exists(self, name: str) -> bool:
-        if self.segments.enabled:
-            return (segments.SHM_DIR / name).exists()
-        return name in self.memory
-
-    def held(self) -> int:
-        """How many arrays the hub holds for readers yet to come."""
-        probe = self.segments.probe_name
-        return len(self.memory) + len([n for n in self.segments.names() if n != probe])
-
-    def release_owner(self, client_id: str) -> int:
-        prefix = self.segments.prefix(client_id)
-        gone = [n for n in self.memory if n.startswith(prefix)]
-        for name in gone:
-            del self.memory[name]
-        return len(gone) + self.segments.release_owner(client_id)
-
-    def expire(self) -> int:
-        limit = time.time() - self.segments.ttl
-        old = [n for n, (_, t) in self.memory.items() if t < limit]
-        for name in old:
-            del self.memory[name]
-        return len(old) + self.segments.expire()
-
-    def close(self) -> None:
-        self.memory.clear()
-        self.segments.close()
-
-
 class _Upload:
     """One blob being written, chunk by chunk."""
 
-    def __init__(self, store: Store, name: str, size: int) -> None:
+    def __init__(self, store: TransferStore, name: str, size: int) -> None:
         self.store, self.name, self.size, self.done = store, name, size, 0
         self.fd: int | None = None
         self.buffer: bytearray | None = None
@@ -123,7 +88,7 @@ class TransferMixin(HubMixin):
     get_argument: Any
 
     @property
-    def store(self) -> Store:
+    def store(self) -> TransferStore:
         return self.hub.transfer_store
 
     def check_xsrf_cookie(self) -> None:
@@ -152,7 +117,7 @@ class TransferInfoHandler(TransferMixin, APIHandler):
     def get(self) -> None:
         caller = self.caller()
         client_id = self.get_argument("client_id", "") or caller
-        if not CLIENT_ID.fullmatch(client_id) or (caller and client_id != caller):
+        if not ID_RE.fullmatch(client_id) or (caller and client_id != caller):
             raise web.HTTPError(400, "client_id must be the caller's own client id")
         segs = self.store.segments
         self.finish(
@@ -249,26 +214,7 @@ class TransferBlobHandler(TransferMixin, APIHandler):
         self.finish()
 
 
-def install(hub: Any) -> list[tuple[str, type]]:
-    """Create the hub's store, reclaim with it, and return the routes to add.
-
-    The workspace manager reads and writes array handles too (through shared memory, the hub's own), so
-    that arrays a plugin shows through the ImJoy api (``api.showDialog``, ...) reach the web app out of band.
-    """
-    store = hub.transfer_store = Store()
-    hub.router.on_disconnect.append(lambda peer_id, _peer: store.release_owner(peer_id))
-    segs = store.segments
-    if segs.enabled:
-        manager = hub.manager
-        manager.rpc.install_transfer(Transfer("", {}, segs.prefix(manager.peer_id), segs.hub_prefix, "shm"))
-
-    def sweep() -> None:
-        store.expire()
-
-    sweeper = PeriodicCallback(sweep, 60_000)
-    IOLoop.current().add_callback(sweeper.start)
-    atexit.register(store.close)
-    return [
-        (r"/api/transfer", TransferInfoHandler),
-        (rf"/api/transfer/{NAME}", TransferBlobHandler),
-    ]
+default_handlers: list[tuple[str, type]] = [
+    (r"/api/transfer", TransferInfoHandler),
+    (rf"/api/transfer/{NAME}", TransferBlobHandler),
+]

@@ -25,7 +25,7 @@ __all__ = [
     "INPUT",
     "VERSION",
     "Checked",
-    "Workflow",
+    "WorkflowDoc",
     "check",
     "compatible",
     "json_schema",
@@ -93,7 +93,7 @@ class PluginPin(_Model):
     url: str | None = None
 
 
-class Workflow(_Model):
+class WorkflowDoc(_Model):
     """A scopeflow workflow document, format version 1."""
 
     format: Literal["scopeflow.workflow"]
@@ -108,7 +108,7 @@ class Workflow(_Model):
 
 
 def json_schema() -> dict[str, Any]:
-    schema = Workflow.model_json_schema(by_alias=True)
+    schema = WorkflowDoc.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://scopeflow.dev/workflow.schema.json"
     return schema
@@ -121,7 +121,7 @@ def schema_text() -> str:
 class Checked:
     """The result of :func:`check`: the parsed workflow (None if its structure is invalid) and the errors."""
 
-    def __init__(self, workflow: Workflow | None, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, workflow: WorkflowDoc | None, errors: list[dict[str, Any]]) -> None:
         self.workflow = workflow
         self.errors = errors
 
@@ -141,7 +141,7 @@ def _field(loc: Iterable[Any]) -> str:
     return text
 
 
-def _parse(doc: Any) -> tuple[Workflow | None, list[dict[str, Any]]]:
+def _parse(doc: Any) -> tuple[WorkflowDoc | None, list[dict[str, Any]]]:
     if not isinstance(doc, dict):
         return None, [_error(None, "", f"a workflow is a JSON object, not {type(doc).__name__}")]
     version = doc.get("version")
@@ -151,7 +151,7 @@ def _parse(doc: Any) -> tuple[Workflow | None, list[dict[str, Any]]]:
         )
         return None, [_error(None, "version", message)]
     try:
-        return Workflow.model_validate(doc), []
+        return WorkflowDoc.model_validate(doc), []
     except ValidationError as exc:
         errors = []
         nodes: list[Any] = doc["nodes"] if isinstance(doc.get("nodes"), list) else []
@@ -180,7 +180,7 @@ def check(doc: Any, registry: Registry, samples: Iterable[str] = ()) -> Checked:
 
 
 class _Graph:
-    def __init__(self, workflow: Workflow, registry: Registry, samples: set[str]) -> None:
+    def __init__(self, workflow: WorkflowDoc, registry: Registry, samples: set[str]) -> None:
         self.wf = workflow
         self.registry = registry
         self.samples = samples
@@ -358,7 +358,7 @@ def _kahn(
     return ordered, ids - set(ordered)
 
 
-def order(workflow: Workflow) -> list[str]:
+def order(workflow: WorkflowDoc) -> list[str]:
     """Node ids in an order where every node comes after those it depends on (document order on ties)."""
     ids = {n.id for n in workflow.nodes}
     ranks = {n.id: i for i, n in enumerate(workflow.nodes)}
@@ -369,7 +369,7 @@ def order(workflow: Workflow) -> list[str]:
     return ordered
 
 
-def upstream(workflow: Workflow, node_id: str) -> set[str]:
+def upstream(workflow: WorkflowDoc, node_id: str) -> set[str]:
     """``node_id`` and every node it depends on."""
     parents: dict[str, set[str]] = {}
     for edge in workflow.edges:
@@ -412,11 +412,11 @@ def _is_any(port: PortSpec | WorkflowInput) -> bool:
 def validate(doc: Any, registry: Registry, samples: Iterable[str] = ()) -> dict[str, Any]:
     """``{"ok", "errors", "pins"}``: what the ``validate`` method and ``POST /api/workflows/check`` return."""
     checked = check(doc, registry, samples)
-    pins = pin_states(checked.workflow, registry) if checked.workflow is not None else []
+    pins = pin_states(checked.workflow.plugins, registry) if checked.workflow is not None else []
     return {"ok": checked.ok, "errors": checked.errors, "pins": pins}
 
 
-def dump(workflow: Workflow) -> dict[str, Any]:
+def dump(workflow: WorkflowDoc) -> dict[str, Any]:
     return workflow.model_dump(mode="json", by_alias=True, exclude_none=False)
 
 

@@ -6,23 +6,21 @@ Every route needs the token (``@web.authenticated``, as in :mod:`scopeflow.hub.h
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from scopeflow._http import HubMixin
 from scopeflow._util import ID
-from scopeflow.hub.handlers import HubMixin
-from scopeflow.plugins.manifest import ManifestError, parse_plugin
+from scopeflow.plugins.manifest import ManifestError
 from scopeflow.plugins.registry import PluginChanged
 from scopeflow.workflows.document import json_schema, validate
 from scopeflow.workflows.library import Documents, Gallery
 from scopeflow.workflows.pins import make_pins
 
-__all__ = ["install"]
+__all__ = ["default_handlers"]
 
 WORKFLOW_NAME = rf"(?P<name>{ID})"
 FETCH_MAX_BYTES = 2_000_000
@@ -34,26 +32,16 @@ class WorkflowMixin(HubMixin):
 
     @property
     def documents(self) -> Documents:
-        return Documents(Path(self.hub.data_dir).expanduser() / "workflows")
+        return self.hub.documents
 
     @property
     def gallery(self) -> Gallery:
-        builtin = self.hub.builtin_plugins_dir
-        return Gallery(Path(builtin) / "workflows" if builtin else None)
+        return self.hub.gallery
 
     def check(self, doc: Any) -> dict[str, Any]:
         self.hub.runner.refresh(doc)
         return validate(doc, self.hub.registry, self.hub.runner.samples)
 
-    def finish_json(self, value: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps(value))
-
-    def body(self) -> Any:
-        try:
-            return json.loads(self.request.body or b"null")
-        except ValueError as exc:
-            raise web.HTTPError(400, f"the body is not JSON: {exc}") from None
 
 
 class WorkflowsHandler(WorkflowMixin, APIHandler):
@@ -152,7 +140,7 @@ class PinHandler(WorkflowMixin, APIHandler):
         current = registry.known(plugin)
         if current is None or current.sha256 != sha:
             try:
-                restored = await self._restore(plugin, sha)
+                restored = registry.restore(plugin, sha)
             except (PluginChanged, ManifestError, ValueError) as exc:
                 raise web.HTTPError(409, str(exc)) from None
             if not restored:
@@ -163,25 +151,6 @@ class PinHandler(WorkflowMixin, APIHandler):
                 )
             await self.hub.engine.stop(plugin)  # its next use starts the pinned version
         self.finish_json({"plugin": plugin, "state": "ok", "current": make_pins(registry, [plugin])[plugin]})
-
-    async def _restore(self, plugin: str, sha: str) -> bool:
-        """Put back a kept copy (every version installed here was trusted once). A file only at a URL is
-        never installed from here: that goes through the preview-and-trust dialog like any other install."""
-        registry = self.hub.registry
-        for copy in sorted(registry.versions_dir.glob(f"{plugin}-{sha[:12]}*")):
-            data = copy.read_bytes()
-            if hashlib.sha256(data).hexdigest() != sha:
-                continue
-            suffix = copy.name[len(f"{plugin}-{sha[:12]}") :]
-            try:
-                if parse_plugin(data, f"{plugin}{suffix}").id != plugin:  # a copy of another plugin
-                    continue
-            except ManifestError:
-                continue
-            index = registry._read_index().get(plugin, {})
-            registry.install_source(data, f"{plugin}{suffix}", source_url=index.get("source_url"))
-            return True
-        return False
 
 
 class GalleryHandler(WorkflowMixin, APIHandler):
@@ -211,16 +180,15 @@ class SchemaHandler(WorkflowMixin, APIHandler):
         self.finish_json(json_schema())
 
 
-def install(hub: Any) -> list[tuple[str, type]]:
-    """The routes (the POST actions come before the documents' route, which would match their names)."""
-    return [
-        (r"/api/workflows", WorkflowsHandler),
-        (r"/api/workflows/check", CheckHandler),
-        (r"/api/workflows/fetch", FetchHandler),
-        (r"/api/workflows/pin", PinHandler),
-        (rf"/api/workflows/{WORKFLOW_NAME}/versions", VersionsHandler),
-        (rf"/api/workflows/{WORKFLOW_NAME}", WorkflowHandler),
-        (r"/api/gallery", GalleryHandler),
-        (rf"/api/gallery/{WORKFLOW_NAME}", GalleryItemHandler),
-        (r"/api/workflow-schema", SchemaHandler),
-    ]
+# the POST actions come before the documents' route, which would match their names
+default_handlers: list[tuple[str, type]] = [
+    (r"/api/workflows", WorkflowsHandler),
+    (r"/api/workflows/check", CheckHandler),
+    (r"/api/workflows/fetch", FetchHandler),
+    (r"/api/workflows/pin", PinHandler),
+    (rf"/api/workflows/{WORKFLOW_NAME}/versions", VersionsHandler),
+    (rf"/api/workflows/{WORKFLOW_NAME}", WorkflowHandler),
+    (r"/api/gallery", GalleryHandler),
+    (rf"/api/gallery/{WORKFLOW_NAME}", GalleryItemHandler),
+    (r"/api/workflow-schema", SchemaHandler),
+]

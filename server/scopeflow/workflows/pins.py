@@ -7,15 +7,20 @@ says that a plugin it pins has changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from scopeflow.plugins.manifest import PluginManifest
 from scopeflow.plugins.registry import Registry
 
-if TYPE_CHECKING:
-    from scopeflow.workflows.document import Workflow
+
+class Pin(Protocol):
+    """A pin as a workflow document holds it (``PluginPin`` of :mod:`scopeflow.workflows.document`)."""
+
+    sha256: str
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 __all__ = ["make_pins", "pin_of", "pin_states"]
 
@@ -37,10 +42,11 @@ def make_pins(registry: Registry, plugin_ids: Iterable[str]) -> dict[str, dict[s
     return {plugin_id: pin_of(registry, registry.get(plugin_id)) for plugin_id in sorted(set(plugin_ids))}
 
 
-def pin_states(workflow: Workflow, registry: Registry) -> list[dict[str, Any]]:
-    """Per pinned plugin: ``ok``, ``changed`` (another sha256 now) or ``missing``, with both versions."""
+def pin_states(pinned: Mapping[str, Pin], registry: Registry) -> list[dict[str, Any]]:
+    """Per pinned plugin (a document's ``plugins`` table): ``ok``, ``changed`` (another sha256 now) or
+    ``missing``, with both versions."""
     states = []
-    for plugin_id, pin in sorted(workflow.plugins.items()):
+    for plugin_id, pin in sorted(pinned.items()):
         manifest = registry.known(plugin_id)
         current = pin_of(registry, manifest) if manifest is not None else None
         state = "missing" if current is None else ("ok" if current["sha256"] == pin.sha256 else "changed")

@@ -16,47 +16,59 @@ import hashlib
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from scopeflow._util import plain
 from scopeflow.images import formats as data
+from scopeflow.plugins.engine import KernelEngine
 from scopeflow.plugins.manifest import OpSpec
 from scopeflow.plugins.registry import Registry
 from scopeflow.sdk import CALL_KEYWORD
 from scopeflow.workflows.cache import Cache, CacheEntry, code_digest, hash_off_loop, node_key, summary
-from scopeflow.workflows.document import INPUT, Workflow, check, order, upstream, validate
+from scopeflow.workflows.document import INPUT, WorkflowDoc, check, order, upstream, validate
 from scopeflow.workflows.events import EVENT_TIMEOUT, fraction, node_event, publish, send_events
 from scopeflow.workflows.pins import pin_states
 from scopeflow.workflows.runs import NodeFailed, Run, RunStore, new_run_id, remote_error_text
 from scopeflow.workflows.runs import summary as run_summary
 
-__all__ = ["Runner"]
+__all__ = ["WorkflowRunner"]
 
 log = logging.getLogger("scopeflow.workflows.runner")
 
 OUTPUT_HOLD = 3600  # seconds a run's outputs stay out of eviction, for its caller to read them
 
 
-class Runner:
+class WorkspaceCalls(Protocol):
+    """What the runner needs of the hub's workspace manager: to call plugins' services as itself, and to
+    hear of UI calls (progress) made by the op calls it started."""
+
+    peer_id: str
+    ui_listeners: list[Callable[[str, str, list[Any], str | None], None]]
+    call_owners: list[Callable[[str], str | None]]
+
+    async def get_service(self, query: str, context: Any = None) -> Any: ...
+
+
+class WorkflowRunner:
     """Runs workflows for every client; served as ``workflows`` on the hub's RPC."""
 
-    def __init__(self, manager: Any, registry: Registry, cache: Cache, store: RunStore) -> None:
+    def __init__(
+        self, manager: WorkspaceCalls, engine: KernelEngine, registry: Registry, cache: Cache, store: RunStore
+    ) -> None:
         self.manager = manager
+        self.engine = engine
         self.registry = registry
         self.cache = cache
         self.store = store
         self.runs: dict[str, Run] = {}
         self._locks: dict[str, asyncio.Lock] = {}  # per plugin: restarts of a kernel whose file changed
         self.samples = list(data.SAMPLES)
-        listeners = getattr(manager, "ui_listeners", None)
-        if isinstance(listeners, list):
-            listeners.append(self._ui_call)
-        owners = getattr(manager, "call_owners", None)
-        if isinstance(owners, list):
-            owners.append(self._owner_of)
+        manager.ui_listeners.append(self._ui_call)
+        manager.call_owners.append(self._owner_of)
 
     def service(self) -> dict[str, Any]:
         return {
@@ -145,7 +157,7 @@ class Runner:
                 for n in needed
             },
             "outputs": {},
-            "pins": pin_states(workflow, self.registry),
+            "pins": pin_states(workflow.plugins, self.registry),
             "plugins": {p: {"version": self.registry.get(p).version, "sha256": run.shas[p]} for p in used},
             "events": [],
         }
@@ -225,7 +237,7 @@ class Runner:
 
     # -- running ------------------------------------------------------------------------------------------
     async def _inputs(
-        self, workflow: Workflow, given: dict[str, Any]
+        self, workflow: WorkflowDoc, given: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         unknown = sorted(set(given) - {i.name for i in workflow.inputs})
         if unknown:
@@ -325,16 +337,16 @@ class Runner:
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
 
     async def _call(self, plugin: str, op: str, args: list[Any], sha256: str, tag: str = "") -> Any:
-        engine = getattr(self.manager, "engine", None)
-        kernel = getattr(engine, "plugins", {}).get(plugin)
+        engine = self.engine
+        kernel = engine.plugins.get(plugin)
         if kernel is not None and kernel.state == "ready" and kernel.sha256 not in (None, sha256):
             async with self._locks.setdefault(plugin, asyncio.Lock()):  # its file changed: start it again
                 if kernel.state == "ready" and kernel.sha256 not in (None, sha256):
                     log.info("restarting %s: its file changed since its kernel started", plugin)
-                    await engine.stop(plugin)  # type: ignore[union-attr]
+                    await engine.stop(plugin)
         context = {"from": self.manager.peer_id, "to": self.manager.peer_id}
         service = await self.manager.get_service(f"{plugin}:default", context=context)
-        started = getattr(kernel := getattr(engine, "plugins", {}).get(plugin), "sha256", None)
+        started = getattr(kernel := engine.plugins.get(plugin), "sha256", None)
         if kernel is not None and started not in (None, sha256):  # the file changed as its kernel started
             raise NodeFailed(
                 f"{plugin} changed during this run (its kernel runs {started[:12]}…, the run uses "
@@ -463,10 +475,3 @@ def _plain_doc(doc: Any) -> Any:
     if isinstance(doc, list | tuple):
         return [_plain_doc(v) for v in doc]
     return doc
-
-
-def attach(manager: Any, registry: Registry, cache: Cache, store: RunStore) -> Runner:
-    """Build the runner and host it on the manager's RPC as ``workflows``."""
-    runner = Runner(manager, registry, cache, store)
-    manager.rpc.add_service(runner.service(), overwrite=True)
-    return runner

@@ -14,7 +14,7 @@ from typing import Any
 
 from scopeflow._util import write_atomic
 from scopeflow.plugins.manifest import OpSpec
-from scopeflow.workflows.document import Workflow
+from scopeflow.workflows.document import WorkflowDoc
 
 __all__ = ["NodeFailed", "Run", "RunStore", "new_run_id", "remote_error_text"]
 
@@ -130,7 +130,9 @@ def remote_error_text(exc: BaseException) -> tuple[str, str]:
 class Run:
     """One run in this hub's memory: its workflow, values, tasks and record."""
 
-    def __init__(self, run_id: str, workflow: Workflow, needed: list[str], options: dict[str, Any]) -> None:
+    def __init__(
+        self, run_id: str, workflow: WorkflowDoc, needed: list[str], options: dict[str, Any]
+    ) -> None:
         self.id = run_id
         self.workflow = workflow
         self.needed = needed

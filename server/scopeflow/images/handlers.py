@@ -1,0 +1,93 @@
+"""HTTP doors of images: the built-in samples, and image files in and out. Every one needs the token.
+
+Pixels travel as raw little-endian C-order bytes described by the ``X-Shape``, ``X-Dtype`` and ``X-Axes``
+headers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from scopeflow._http import HubMixin
+from scopeflow.images import formats as data
+
+
+class ArrayBody:
+    """Arrays over HTTP: raw little-endian C-order bytes, described by X-Shape, X-Dtype and X-Axes."""
+
+    set_header: Any
+    finish: Any
+
+    def finish_array(self, array: Any, axes: str, name: str = "") -> None:
+        array = np.ascontiguousarray(array)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        self.set_header("X-Shape", ",".join(str(n) for n in array.shape))
+        self.set_header("X-Dtype", str(array.dtype))
+        self.set_header("X-Axes", axes)
+        if name:
+            self.set_header("X-Name", quote(name))
+        self.finish(array.tobytes(), set_content_type="application/octet-stream")  # tornado writes bytes only
+
+
+class SamplesHandler(HubMixin, APIHandler):
+    """``GET /api/samples``: the built-in sample images, with their source and licence."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(data.list_samples()))
+
+
+class SampleHandler(HubMixin, ArrayBody, APIHandler):
+    """``GET /api/samples/ID``: one sample's pixels (see :class:`ArrayBody`)."""
+
+    @web.authenticated
+    def get(self, sample_id: str) -> None:
+        try:
+            array, axes = data.load_sample(sample_id)
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+        self.finish_array(array, axes, data.SAMPLES[sample_id]["name"])
+
+
+class ImageReadHandler(HubMixin, ArrayBody, APIHandler):
+    """``POST /api/images/read?name=F``: an image file in the body (TIFF/OME-TIFF, PNG, JPEG) → its pixels."""
+
+    @web.authenticated
+    def post(self) -> None:
+        name = self.get_argument("name", "image")
+        try:
+            array, axes = data.read_image(self.request.body, name)
+        except data.ImageError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        self.finish_array(array, axes, name)
+
+
+class ImageWriteHandler(HubMixin, APIHandler):
+    """``POST /api/images/write?format=tiff|png&shape=..&dtype=..&axes=..``: pixels in the body → a file."""
+
+    @web.authenticated
+    def post(self) -> None:
+        fmt = self.get_argument("format", "tiff")
+        try:
+            shape = [int(n) for n in self.get_argument("shape").split(",") if n != ""]
+            array = data.array_from_raw(self.request.body, shape, self.get_argument("dtype"))
+            axes = self.get_argument("axes", None) or None
+            file = data.write_image(array, fmt, axes=axes)
+        except (ValueError, data.ImageError) as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        self.finish(file, set_content_type="image/png" if fmt == "png" else "image/tiff")
+
+
+default_handlers: list[tuple[str, type]] = [
+    (r"/api/samples", SamplesHandler),
+    (r"/api/samples/(?P<sample_id>[A-Za-z0-9._-]{1,128})", SampleHandler),
+    (r"/api/images/read", ImageReadHandler),
+    (r"/api/images/write", ImageWriteHandler),
+]

@@ -1,0 +1,120 @@
+"""HTTP doors of the plugins: list, install (from a URL only after a preview the user trusted), start, stop,
+restart, logs, remove. Every one needs the token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from scopeflow._http import HubMixin
+from scopeflow._util import ID
+from scopeflow.plugins.engine import PluginCrashed
+from scopeflow.plugins.manifest import ManifestError
+from scopeflow.plugins.registry import PluginChanged
+
+PLUGIN_ID = rf"(?P<plugin_id>{ID})"
+
+
+class PluginMixin(HubMixin):
+    def manifest_or_404(self, plugin_id: str) -> Any:
+        try:
+            return self.hub.registry.get(plugin_id)
+        except KeyError:
+            raise web.HTTPError(404, f"no plugin {plugin_id}") from None
+
+
+class PluginsHandler(PluginMixin, APIHandler):
+    """``GET /api/plugins``: manifests with status. ``POST {"url"}`` installs; with ``"preview": true`` it
+    only parses (nothing from a URL runs before the user trusts it)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps({"plugins": self.hub.plugin_list(), "errors": self.hub.registry.errors}))
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        url = body.get("url")
+        source = body.get("source")
+        try:
+            if isinstance(url, str) and url:
+                public_only = body.get("public_only") is True  # a link nobody confirmed yet
+                if body.get("preview"):
+                    manifest = await self.hub.registry.preview_url(url, public_only)
+                else:
+                    trusted = body.get("sha256")  # what the user saw in the preview
+                    trusted = trusted if isinstance(trusted, str) else None
+                    manifest = await self.hub.registry.install_url(url, trusted, public_only)
+            elif isinstance(source, str) and isinstance(body.get("filename"), str):
+                manifest = self.hub.registry.install_source(source, body["filename"])
+            else:
+                raise ValueError('send {"url": "..."} or {"source": "...", "filename": "..."}')
+        except PluginChanged as exc:
+            raise web.HTTPError(409, str(exc)) from exc
+        except (ManifestError, ValueError) as exc:
+            raise web.HTTPError(400, str(exc)) from exc
+        self.set_status(200 if body.get("preview") else 201)
+        self.finish(manifest.model_dump_json(by_alias=True))
+
+
+class PluginHandler(PluginMixin, APIHandler):
+    """``GET /api/plugins/ID``: manifest, status, source; ``DELETE`` removes an installed plugin."""
+
+    @web.authenticated
+    def get(self, plugin_id: str) -> None:
+        manifest = self.manifest_or_404(plugin_id)
+        data = manifest.model_dump(mode="json", by_alias=True)
+        data["status"] = self.hub.engine.status(plugin_id)
+        data["source"] = self.hub.registry.source(plugin_id)
+        self.finish(json.dumps(data))
+
+    @web.authenticated
+    async def delete(self, plugin_id: str) -> None:
+        self.manifest_or_404(plugin_id)
+        try:
+            await self.hub.engine.stop(plugin_id)
+            self.hub.registry.remove(plugin_id)
+        except PermissionError as exc:
+            raise web.HTTPError(403, str(exc)) from exc
+        self.set_status(204)
+        self.finish()
+
+
+class PluginActionHandler(PluginMixin, APIHandler):
+    """``POST /api/plugins/ID/start|stop|restart``."""
+
+    @web.authenticated
+    async def post(self, plugin_id: str, action: str) -> None:
+        self.manifest_or_404(plugin_id)
+        try:
+            if action == "start":
+                await self.hub.engine.ensure_started(plugin_id)
+            elif action == "restart":
+                await self.hub.engine.restart(plugin_id)
+            else:
+                await self.hub.engine.stop(plugin_id)
+        except PluginCrashed as exc:
+            self.set_status(500)
+            self.finish(json.dumps({"message": str(exc), "status": self.hub.engine.status(plugin_id)}))
+            return
+        self.finish(json.dumps(self.hub.engine.status(plugin_id)))
+
+
+class PluginLogsHandler(PluginMixin, APIHandler):
+    """``GET /api/plugins/ID/logs``: the plugin's recent output and api.log messages."""
+
+    @web.authenticated
+    def get(self, plugin_id: str) -> None:
+        self.manifest_or_404(plugin_id)
+        self.finish(json.dumps({"logs": list(self.hub.engine.plugin(plugin_id).logs)}))
+
+
+default_handlers: list[tuple[str, type]] = [
+    (r"/api/plugins", PluginsHandler),
+    (rf"/api/plugins/{PLUGIN_ID}", PluginHandler),
+    (rf"/api/plugins/{PLUGIN_ID}/(?P<action>start|stop|restart)", PluginActionHandler),
+    (rf"/api/plugins/{PLUGIN_ID}/logs", PluginLogsHandler),
+]

@@ -1,0 +1,65 @@
+"""The hub's blobs of arrays in flight: shared-memory segments, or memory when there are none.
+
+Uploads (``PUT /api/transfer/NAME``) land here until their reader takes them. The store reclaims what an
+owner left when it disconnects (:meth:`TransferStore.release_owner`), what nobody read within ``ttl``
+seconds (:meth:`TransferStore.expire`, every minute once :meth:`TransferStore.start` ran), and everything
+when the hub exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+
+from tornado.ioloop import PeriodicCallback
+
+from scopeflow.transfer import segments
+
+__all__ = ["TransferStore"]
+
+SWEEP_MS = 60_000
+
+
+class TransferStore:
+    """Blobs the hub holds for arrays in flight: shared-memory segments, or memory without them."""
+
+    def __init__(self, ttl: float = 900) -> None:
+        self.segments = segments.Segments(ttl)
+        self.memory: dict[str, tuple[bytearray, float]] = {}
+
+    def exists(self, name: str) -> bool:
+        if self.segments.enabled:
+            return (segments.SHM_DIR / name).exists()
+        return name in self.memory
+
+    def held(self) -> int:
+        """How many arrays the hub holds for readers yet to come."""
+        probe = self.segments.probe_name
+        return len(self.memory) + len([n for n in self.segments.names() if n != probe])
+
+    def release_owner(self, client_id: str) -> int:
+        prefix = self.segments.prefix(client_id)
+        gone = [n for n in self.memory if n.startswith(prefix)]
+        for name in gone:
+            del self.memory[name]
+        return len(gone) + self.segments.release_owner(client_id)
+
+    def expire(self) -> int:
+        limit = time.time() - self.segments.ttl
+        old = [n for n, (_, t) in self.memory.items() if t < limit]
+        for name in old:
+            del self.memory[name]
+        return len(old) + self.segments.expire()
+
+    def close(self) -> None:
+        self.memory.clear()
+        self.segments.close()
+
+    def start(self) -> None:
+        """Sweep expired blobs every minute (on the running IOLoop), and free everything at exit."""
+        self._sweeper = PeriodicCallback(self._sweep, SWEEP_MS)
+        self._sweeper.start()
+        atexit.register(self.close)
+
+    def _sweep(self) -> None:
+        self.expire()
