@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from scopeflow._util import write_atomic
+
 __all__ = [
     "ImageError",
     "array_from_raw",
@@ -243,9 +245,7 @@ def write_image(
         raise ImageError(f"unknown image format {fmt!r}: use tiff or png")
     if path is None:
         return data
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(path, data)
     return None
 
 
@@ -263,13 +263,16 @@ def _tiff_bytes(array: np.ndarray, axes: str | None, metadata: dict[str, Any] | 
 
 
 def _png_bytes(array: np.ndarray, axes: str | None, metadata: dict[str, Any] | None) -> bytes:
-    import imageio.v3 as iio
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
 
     picture = array
     if axes and "c" in axes and axes.index("c") != len(axes) - 1:
         picture = np.moveaxis(picture, axes.index("c"), -1)
     if (picture.ndim == 3 and picture.shape[-1] not in (1, 3, 4)) or picture.ndim not in (2, 3):
         raise ImageError(f"PNG holds 2D images with 1, 3 or 4 channels, not shape {array.shape}: use TIFF")
+    if picture.ndim == 3 and picture.shape[-1] == 1:  # one channel: a grey image
+        picture = picture[..., 0]
     if picture.dtype == np.bool_:
         picture = picture.astype(np.uint8) * 255
     elif picture.dtype.kind in "iu" and picture.min(initial=0) >= 0 and picture.max(initial=0) < 65536:
@@ -278,22 +281,15 @@ def _png_bytes(array: np.ndarray, axes: str | None, metadata: dict[str, Any] | N
         low, high = float(np.nanmin(picture)), float(np.nanmax(picture))
         scale = 255.0 / (high - low) if high > low else 0.0
         picture = np.nan_to_num((picture.astype(np.float64) - low) * scale).astype(np.uint8)
+    if picture.ndim == 3 and picture.dtype != np.uint8:
+        raise ImageError("PNG here holds 16 bits per pixel only in grey images, not in colour ones: use TIFF")
+    info = PngInfo()
+    if metadata:  # an uncompressed iTXt chunk before the pixels, as files written earlier have it
+        info.add_itxt("scopeflow", json.dumps(metadata))
     buffer = io.BytesIO()
-    iio.imwrite(buffer, picture, extension=".png")
-    data = buffer.getvalue()
-    return _png_with_text(data, "scopeflow", json.dumps(metadata)) if metadata else data
-
-
-def _png_with_text(png: bytes, key: str, text: str) -> bytes:
-    """Insert an iTXt chunk after IHDR (the PNG writer has no metadata option of its own here)."""
-    import struct
-    import zlib
-
-    body = key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
-    chunk = struct.pack(">I", len(body)) + b"iTXt" + body
-    chunk += struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
-    end_of_ihdr = 8 + 8 + 13 + 4
-    return png[:end_of_ihdr] + chunk + png[end_of_ihdr:]
+    # 8-bit L/RGB/RGBA or 16-bit I;16, as imageio (whose PNG writer is Pillow's) wrote them before
+    Image.fromarray(picture).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
 
 
 def read_provenance(path: str | Path) -> dict[str, Any] | None:
@@ -345,29 +341,18 @@ def _tiff_provenance(path: Path) -> dict[str, Any] | None:
 
 
 def _png_provenance(data: bytes) -> dict[str, Any] | None:
-    """The ``scopeflow`` iTXt/tEXt chunk of a PNG."""
-    import struct
-    import zlib
+    """The ``scopeflow`` text chunk (iTXt, tEXt or zTXt) of a PNG."""
+    from PIL.PngImagePlugin import PngImageFile
 
-    position = 8
-    while position + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
-        body = data[position + 8 : position + 8 + length]
-        position += 12 + length
-        if kind == b"IEND":
-            break
-        if kind not in (b"iTXt", b"tEXt"):
-            continue
-        key, _, rest = body.partition(b"\x00")
-        if key != b"scopeflow":
-            continue
-        if kind == b"tEXt":
-            return _json_object(rest.decode("latin-1"))
-        compressed, rest = rest[0], rest[2:]  # compression flag and method
-        _language, _, rest = rest.partition(b"\x00")
-        _translated, _, text = rest.partition(b"\x00")
-        return _json_object((zlib.decompress(text) if compressed else text).decode("utf-8"))
-    return None
+    try:
+        # PngImageFile rather than Image.open: no pixel-count limit, as only the chunks are wanted
+        with PngImageFile(io.BytesIO(data)) as image:
+            text = image.info.get("scopeflow")  # chunks before the pixels: where it is written
+            if text is None:
+                text = image.text.get("scopeflow")  # chunks after them (this decodes the pixels)
+    except (OSError, SyntaxError, ValueError, EOFError):  # not a PNG, or a damaged one
+        return None
+    return _json_object(text) if isinstance(text, str) else None
 
 
 def array_from_raw(data: bytes | memoryview, shape: list[int], dtype: str) -> np.ndarray:
