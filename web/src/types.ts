@@ -1,24 +1,11 @@
-// Shapes of what the hub sends (see server/scopeflow/manifest.py): names as in the Python code.
+// Shapes of what the hub sends. The manifest types are generated from the Python models
+// (server/scopeflow/plugins/manifest.py) by `npm run gen-types`: change them there, never here.
 
-export interface PortSpec {
-  name: string;
-  kind: "value" | "ndarray" | "table";
-  schema: Record<string, any>;
-  axes: string | null;
-  dtype: string | null;
-  description: string;
-  default: unknown;
-  required: boolean;
-}
+import type { PluginManifest as Manifest } from "./generated/plugin-manifest";
 
-export interface OpSpec {
-  name: string;
-  title: string | null;
-  description: string;
-  inputs: PortSpec[];
-  outputs: PortSpec[];
-}
+export type { OpSpec, PortSpec } from "./generated/plugin-manifest";
 
+/** A plugin's runtime state, as the hub's engine reports it (Plugin.status() in plugins/engine.py). */
 export interface PluginStatus {
   id: string;
   state: "stopped" | "starting" | "ready" | "crashed";
@@ -27,25 +14,8 @@ export interface PluginStatus {
   startup_seconds: number | null;
 }
 
-export interface PluginManifest {
-  id: string;
-  name: string;
-  version: string;
-  type: string;
-  lang: string;
-  format: string;
-  description: string;
-  tags: string[];
-  docs: string;
-  requirements: string[];
-  ops: OpSpec[];
-  sha256: string;
-  source_url: string | null;
-  path: string | null;
-  icon: string | null;
-  config: Record<string, any>;
-  status: PluginStatus;
-}
+/** A plugin as GET /api/plugins lists it: its manifest and its status. */
+export type PluginManifest = Manifest & { status: PluginStatus };
 
 export interface TableData {
   id: string;

@@ -1,69 +1,31 @@
 // The workflow document (docs/workflows.md, format version 1) and the rules the editor shares with the hub:
 // which ports may be connected, and how the editor's graph becomes a document and back.
 
+import type { PluginPin as Pin, WorkflowDoc as Generated } from "../generated/workflow";
 import type { OpSpec, PluginManifest, PortSpec } from "../types";
 
 export type PortRef = [string, string];
 
-export interface Position {
-  x: number;
-  y: number;
-}
+// The document's shapes are generated from the hub's model (server/scopeflow/workflows/document.py, through
+// workflow.schema.json) by `npm run gen-types`: change them there, never here.
+export type {
+  Edge as DocEdge,
+  Node as DocNode,
+  PluginPin as Pin,
+  Position,
+  WorkflowInput as DocInput,
+  WorkflowOutput as DocOutput,
+} from "../generated/workflow";
 
-export interface DocInput {
-  name: string;
-  kind: "ndarray" | "table" | "value";
-  axes?: string | null;
-  dtype?: string[] | string | null;
-  default?: unknown;
-  description?: string;
-  position?: Position;
-}
-
-export interface DocNode {
-  id: string;
-  plugin: string;
-  op: string;
-  params: Record<string, unknown>;
-  position?: Position;
-  label?: string;
-}
-
-export interface DocEdge {
-  from: PortRef;
-  to: PortRef;
-}
-
-export interface DocOutput {
-  name: string;
-  from: PortRef;
-  position?: Position;
-}
-
-export interface Pin {
-  version: string;
-  sha256: string;
-  builtin: boolean;
-  url: string | null;
-}
+/** A workflow document as the editor holds it: every list and table present (as checkShape makes it, and as
+ * the hub writes it); the generated type is what a file may hold, where these may be left out. */
+export type WorkflowDoc = Generated & Required<Pick<Generated, "title" | "inputs" | "nodes" | "edges" | "outputs" | "plugins">>;
 
 export interface PinState {
   plugin: string;
   state: "ok" | "changed" | "missing";
   pinned: Pin;
   current: Partial<Pin> | null;
-}
-
-export interface WorkflowDoc {
-  format: "scopeflow.workflow";
-  version: 1;
-  title: string;
-  description?: string;
-  inputs: DocInput[];
-  nodes: DocNode[];
-  edges: DocEdge[];
-  outputs: DocOutput[];
-  plugins: Record<string, Pin>;
 }
 
 export const FORMAT = "scopeflow.workflow";
@@ -79,6 +41,8 @@ export interface PortInfo {
   required: boolean;
   /** what to call its node in messages ("blur", "input image") */
   owner: string;
+  /** a workflow input: it gives what it declares, never "anything" (even a value input has a kind) */
+  workflowInput?: boolean;
 }
 
 export function dtypes(value: unknown): string[] | null {
@@ -99,15 +63,30 @@ export function portInfo(port: PortSpec, owner: string): PortInfo {
   };
 }
 
-/** A value port without a schema takes and gives anything. */
-export function isAny(port: PortInfo): boolean {
-  return port.kind === "value" && Object.keys(port.schema).length === 0;
+/** A workflow input as the source of an edge (its messages call it "input <name>"). */
+export function inputPortInfo(input: { name: string; kind: PortInfo["kind"]; axes?: string | null; dtype?: unknown }): PortInfo {
+  return {
+    name: input.name,
+    kind: input.kind,
+    axes: input.axes || null,
+    dtype: dtypes(input.dtype),
+    schema: {},
+    required: true,
+    owner: `input ${input.name}`,
+    workflowInput: true,
+  };
 }
 
-/** Why `source` cannot feed `target`, or null when it can (the same rules as the hub's validator). */
+/** An op's value port without a schema takes and gives anything (a workflow input never does). */
+export function isAny(port: PortInfo): boolean {
+  return !port.workflowInput && port.kind === "value" && Object.keys(port.schema).length === 0;
+}
+
+/** Why `source` cannot feed `target`, or null when it can: the rule of the hub's validator (compatible() in
+ * server/scopeflow/workflows/document.py); both run the cases of tests/contracts/port-cases.json. */
 export function incompatibility(source: PortInfo, target: PortInfo): string | null {
-  if (isAny(target)) return null;
-  if (source.kind !== target.kind && !isAny(source)) {
+  if (isAny(source) || isAny(target)) return null;
+  if (source.kind !== target.kind) {
     return `${source.owner} gives ${kindWord(source.kind)}, ${target.owner} expects ${kindWord(target.kind)}`;
   }
   if (source.axes && target.axes && source.axes !== target.axes) {

@@ -4,7 +4,9 @@ import type { Edge, Node } from "@xyflow/react";
 import type { PluginManifest } from "../types";
 import {
   FORMAT,
+  dtypes,
   findOp,
+  inputPortInfo,
   pinsFor,
   portInfo,
   type DocEdge,
@@ -31,7 +33,7 @@ export type InputData = {
   /** value inputs: the default value */
   value?: unknown;
   axes?: string | null;
-  dtype?: string[] | string | null;
+  dtype?: string[] | null;
   description?: string;
 };
 
@@ -64,18 +66,7 @@ export function makeEdge(source: string, sourceHandle: string, target: string, t
 /** The port a handle stands for, with what the editor needs to check a connection. */
 export function handlePort(node: FlowNode | undefined, handle: string | null | undefined, side: "source" | "target", plugins: PluginManifest[]): PortInfo | null {
   if (!node) return null;
-  if (node.type === "input") {
-    const d = node.data;
-    return {
-      name: d.name,
-      kind: d.kind,
-      axes: d.axes ?? null,
-      dtype: Array.isArray(d.dtype) ? d.dtype : d.dtype ? [d.dtype] : null,
-      schema: d.kind === "value" ? {} : { type: "object" },
-      required: true,
-      owner: `input ${d.name}`,
-    };
-  }
+  if (node.type === "input") return inputPortInfo(node.data);
   if (node.type === "output") {
     return { name: IO_HANDLE, kind: "value", axes: null, dtype: null, schema: {}, required: true, owner: `output ${node.data.name}` };
   }
@@ -107,7 +98,8 @@ export function toDoc(graph: Graph, meta: { title: string; description?: string 
       const d = n.data;
       const input: DocInput = { name: d.name, kind: d.kind };
       if (d.axes) input.axes = d.axes;
-      if (d.dtype) input.dtype = d.dtype;
+      const dtype = dtypes(d.dtype);
+      if (dtype) input.dtype = dtype;
       if (d.kind === "ndarray" && d.sample) input.default = { sample: d.sample };
       if (d.kind === "value" && d.value !== undefined) input.default = d.value;
       if (d.description) input.description = d.description;
@@ -169,7 +161,7 @@ export function fromDoc(doc: WorkflowDoc): Graph {
       id: n.id,
       type: "op",
       position: n.position ?? column(i % 4, 280 * (1 + Math.floor(i / 4))),
-      data: { plugin: n.plugin, op: n.op, params: { ...(n.params ?? {}) }, label: n.label },
+      data: { plugin: n.plugin, op: n.op, params: { ...(n.params ?? {}) }, label: n.label ?? undefined },
     });
   });
   const sourceOf = (ref: [string, string]): [string, string] | null => {
