@@ -27,13 +27,15 @@ from typing import Any
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from scopeflow._util import BUILTIN_PLUGINS
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(ROOT / "plugins" / "nuclei_segmentation"))
+sys.path.insert(0, str(BUILTIN_PLUGINS / "nuclei_segmentation"))
 from metrics import match  # noqa: E402
 
 from _hub import BenchHub  # noqa: E402
-from scopeflow import data  # noqa: E402
+from scopeflow.images import formats as data  # noqa: E402
 from scopeflow.rpc.client import connect  # noqa: E402
 
 NOISE = 0.15

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scopeflow._util import ID_RE, canonical_json, content_hash, utc_stamp, write_atomic
+from scopeflow._util import (
+    BUILTIN_PLUGINS,
+    GALLERY,
+    ID_RE,
+    SAMPLES_DIR,
+    canonical_json,
+    content_hash,
+    utc_stamp,
+    write_atomic,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +54,14 @@ def test_utc_stamp_and_ids() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", utc_stamp())
     assert ID_RE.match("nuclei-segmentation_2.v1")
     assert not ID_RE.match("../etc") and not ID_RE.match("a" * 129)
+
+
+def test_built_in_plugins_gallery_and_samples_are_package_data() -> None:
+    import scopeflow
+
+    package = Path(scopeflow.__file__).parent
+    for folder in (BUILTIN_PLUGINS, GALLERY, SAMPLES_DIR):
+        assert folder.is_dir() and folder.is_relative_to(package)
+    assert (BUILTIN_PLUGINS / "gaussian.py").is_file()
+    assert (BUILTIN_PLUGINS / "nuclei_segmentation" / "weights.pt").is_file()
+    assert sorted(GALLERY.glob("*.json")) and (SAMPLES_DIR / "nuclei-2d.tif").is_file()

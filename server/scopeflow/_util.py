@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.resources
 import json
 import os
 import re
@@ -15,8 +16,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "BUILTIN_PLUGINS",
+    "GALLERY",
     "ID",
     "ID_RE",
+    "SAMPLES_DIR",
     "canonical_json",
     "content_hash",
     "plain",
@@ -31,6 +35,16 @@ ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 ID_RE = re.compile(rf"^{ID}$")
 
 _CHUNK = 1 << 24  # bytes of an array hashed at a time (no copy of the whole array)
+
+
+def package_path(*parts: str) -> Path:
+    """A folder or file that ships inside the scopeflow package (package data), wherever it is installed."""
+    return Path(str(importlib.resources.files("scopeflow").joinpath(*parts)))
+
+
+BUILTIN_PLUGINS = package_path("builtin_plugins")  # one file per plugin, and folders of their weights
+GALLERY = BUILTIN_PLUGINS / "workflows"  # the example workflows
+SAMPLES_DIR = package_path("images", "samples")  # sample images with their licences
 
 
 def utc_stamp(seconds: float | None = None) -> str:

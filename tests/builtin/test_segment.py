@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.rpc.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDER = ROOT / "plugins" / "nuclei_segmentation"
+FOLDER = BUILTIN_PLUGINS / "nuclei_segmentation"
 
 
 def module(path: Path, name: str):
@@ -171,7 +172,7 @@ def test_training_script_smoke(tmp_path):
         )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "validation" in result.stdout and out.exists()
-    plugin = module(ROOT / "plugins" / "nuclei_segmentation.py", "nuclei_plugin_smoke")
+    plugin = module(BUILTIN_PLUGINS / "nuclei_segmentation.py", "nuclei_plugin_smoke")
     model, again = plugin.load_model(outs[0]), plugin.load_model(outs[1])
     curves = model.info["curves"]
     assert len(curves["train"]) == len(curves["validation"]) >= 2
@@ -191,7 +192,7 @@ def test_retune_chooses_the_postprocessing_again_and_keeps_the_network(tmp_path)
     for extra in (["--out", str(trained)], ["--retune", str(trained), "--out", str(retuned)]):
         result = subprocess.run([*smoke, *extra], capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-    plugin = module(ROOT / "plugins" / "nuclei_segmentation.py", "nuclei_plugin_retune")
+    plugin = module(BUILTIN_PLUGINS / "nuclei_segmentation.py", "nuclei_plugin_retune")
     before, after = plugin.load_model(trained), plugin.load_model(retuned)
     for name, tensor in before.state_dict().items():
         assert tensor.equal(after.state_dict()[name]), name
@@ -362,6 +363,6 @@ def test_training_takes_a_folder_of_labelled_images_with_collages_of_them(tmp_pa
     result = subprocess.run([*command, *extra], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "3 labelled images" in result.stdout and "4 + 0 collages" in result.stdout
-    plugin = module(ROOT / "plugins" / "nuclei_segmentation.py", "nuclei_plugin_folder")
+    plugin = module(BUILTIN_PLUGINS / "nuclei_segmentation.py", "nuclei_plugin_folder")
     note = plugin.load_model(out).info["training"]["data"]
     assert "folder set" in note and "4 collages" in note

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.plugins.manifest import (
     ManifestError,
     OpSpec,
@@ -376,7 +377,7 @@ def test_is_plugin_file(tmp_path: Path) -> None:
 
 
 def test_builtin_hello_plugin() -> None:
-    path = ROOT / "plugins" / "hello.imjoy.html"
+    path = BUILTIN_PLUGINS / "hello.imjoy.html"
     manifest = parse_plugin(path.read_bytes(), path.name)
     assert (manifest.id, manifest.type, manifest.lang) == ("hello", "native-python", "python")
     assert manifest.docs.startswith("# Hello")
@@ -387,7 +388,7 @@ def test_builtin_hello_plugin() -> None:
 
 
 def test_builtin_gaussian_plugin() -> None:
-    path = ROOT / "plugins" / "gaussian.py"
+    path = BUILTIN_PLUGINS / "gaussian.py"
     manifest = parse_plugin(path.read_bytes(), path.name)
     assert (manifest.id, manifest.name, manifest.format) == ("gaussian", "Gaussian blur", "python")
     assert manifest.requirements == ["scipy"]

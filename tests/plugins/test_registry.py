@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.plugins.manifest import ManifestError
 from scopeflow.plugins.registry import Registry, normalize_url
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "plugins"
-GAUSSIAN = (ROOT / "plugins" / "gaussian.py").read_text()
-HELLO = (ROOT / "plugins" / "hello.imjoy.html").read_text()
+GAUSSIAN = (BUILTIN_PLUGINS / "gaussian.py").read_text()
+HELLO = (BUILTIN_PLUGINS / "hello.imjoy.html").read_text()
 PINGER = "from scopeflow import op\n\n\n@op\ndef ping() -> str:\n    return 'pong'\n"
 
 
@@ -49,11 +50,20 @@ def test_scan_lists_plugins_and_skips_non_plugins(registry: Registry) -> None:
 
 
 def test_real_builtin_directory() -> None:
-    registry = Registry(ROOT / "plugins", [], ROOT / "does-not-exist")
+    registry = Registry(BUILTIN_PLUGINS, [], ROOT / "does-not-exist")
     registry.scan()
     ids = [m.id for m in registry.list()]
     assert "hello" in ids and "gaussian" in ids
     assert registry.errors == []
+    assert registry.is_builtin(registry.get("gaussian"))
+
+
+def test_an_installed_copy_of_a_built_in_is_not_built_in(tmp_path: Path) -> None:
+    registry = Registry(BUILTIN_PLUGINS, [], tmp_path / "data")
+    registry.scan()
+    copy = registry.install_source(GAUSSIAN, "gaussian.py")  # the same file, installed: shadows the built-in
+    current = registry.get("gaussian")
+    assert copy.sha256 == current.sha256 and not registry.is_builtin(current)
 
 
 def test_broken_files_are_reported_and_do_not_stop_the_scan(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, expect
 
 from browser import Recorded, needs_chromium, open_app, shot
 from conftest import ARTIFACTS, ROOT, HubProcess, start_hub, stop_hub
+from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.images import formats as data
 
 TESTS = Path(__file__).parents[1]
@@ -439,7 +440,7 @@ async def test_a_workflow_link_is_fetched_after_asking_and_its_pins_are_checked(
     browser: Browser, wf_hub: HubProcess, file_server: tuple[str, Path]
 ):
     base, folder = file_server
-    doc = json.loads((ROOT / "plugins" / "workflows" / "smooth-threshold-measure.json").read_text())
+    doc = json.loads((BUILTIN_PLUGINS / "workflows" / "smooth-threshold-measure.json").read_text())
     doc["title"] = "From a colleague"
     doc["plugins"]["gaussian"]["sha256"] = "0" * 64  # made with another gaussian
     (folder / "colleague.json").write_text(json.dumps(doc))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.images import formats as data
 from scopeflow.plugins.registry import Registry
 from scopeflow.workflows import gallery
@@ -21,7 +22,7 @@ NAMES = gallery.names()
 def problems(doc: dict, tmp: Path) -> list[str]:
     """What the hub's validator finds wrong with a document against the built-in plugins, and what a
     gallery document needs besides: a title, a description, defaults for every input."""
-    registry = Registry(ROOT / "plugins", [], tmp)
+    registry = Registry(BUILTIN_PLUGINS, [], tmp)
     registry.scan()
     result = validate(doc, registry, list(data.SAMPLES))
     found = [f"{e['node'] or '-'} {e['field']}: {e['message']}" for e in result["errors"]]

@@ -14,8 +14,8 @@ export interface PluginStatus {
   startup_seconds: number | null;
 }
 
-/** A plugin as GET /api/plugins lists it: its manifest and its status. */
-export type PluginManifest = Manifest & { status: PluginStatus };
+/** A plugin as `GET /api/plugins` lists it: the manifest, its status, and whether it is a built-in. */
+export type PluginManifest = Manifest & { status: PluginStatus; builtin: boolean };
 
 export interface TableData {
   id: string;

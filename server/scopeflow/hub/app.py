@@ -21,6 +21,7 @@ from tornado.web import StaticFileHandler
 from traitlets import Bool, Float, Int, List, Unicode, default
 
 from scopeflow import __version__
+from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.hub.handlers import ASSETS
 from scopeflow.hub.handlers import default_handlers as hub_handlers
 from scopeflow.hub.router import Router
@@ -87,7 +88,7 @@ class Hub(ExtensionApp):
 
     @default("builtin_plugins_dir")
     def _default_builtin(self) -> str:
-        return str(REPO / "plugins") if (REPO / "plugins").is_dir() else ""
+        return str(BUILTIN_PLUGINS) if BUILTIN_PLUGINS.is_dir() else ""
 
     @default("web_dir")
     def _default_web_dir(self) -> str:
@@ -204,6 +205,7 @@ class Hub(ExtensionApp):
         for manifest in self.registry.list():
             data = manifest.model_dump(mode="json", by_alias=True)
             data["status"] = self.engine.status(manifest.id)
+            data["builtin"] = self.registry.is_builtin(manifest)
             plugins.append(data)
         return plugins
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scopeflow._util import write_atomic
+from scopeflow._util import SAMPLES_DIR, write_atomic
 
 __all__ = [
     "ImageError",
@@ -26,7 +26,6 @@ __all__ = [
     "write_image",
 ]
 
-SAMPLES_DIR = Path(__file__).parent / "samples"
 MAX_BYTES = 2 * 1024**3  # one image read or written through the hub
 AXES_ORDER = "tczyx"
 DTYPES = {"bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64", "float16"}

@@ -68,6 +68,7 @@ class PluginHandler(PluginMixin, APIHandler):
         manifest = self.manifest_or_404(plugin_id)
         data = manifest.model_dump(mode="json", by_alias=True)
         data["status"] = self.hub.engine.status(plugin_id)
+        data["builtin"] = self.hub.registry.is_builtin(manifest)
         data["source"] = self.hub.registry.source(plugin_id)
         self.finish(json.dumps(data))
 

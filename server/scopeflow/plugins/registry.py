@@ -266,6 +266,12 @@ class Registry:
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(copy, data)
 
+    def is_builtin(self, manifest: PluginManifest) -> bool:
+        """Whether this plugin is one of the built-ins (a file of the built-in directory, not a copy)."""
+        if self.builtin_dir is None or not manifest.path:
+            return False
+        return Path(manifest.path).resolve().parent == Path(self.builtin_dir).resolve()
+
     def restore(self, plugin_id: str, sha256: str) -> bool:
         """Put back the kept copy of ``plugin_id`` whose source has this sha256 (every version installed here
         was trusted once); False if none is kept. A file only at a URL is never installed from here: that

@@ -27,7 +27,7 @@ import numpy as np
 
 from scopeflow._util import canonical_json, content_hash, plain, sha256_hex
 
-__all__ = ["Cache", "CacheEntry", "Stored", "hash_off_loop", "node_key", "summary"]
+__all__ = ["Cache", "CacheEntry", "Stored", "hash_off_loop", "node_key", "value_summary"]
 
 DEFAULT_BUDGET = 2 * 1024**3
 HASH_IN_THREAD = 1 << 20  # bytes: arrays above this are hashed off the event loop
@@ -76,7 +76,7 @@ def kind_of(value: Any, declared: str) -> str:
     return "value"
 
 
-def summary(value: Any, kind: str) -> dict[str, Any]:
+def value_summary(value: Any, kind: str) -> dict[str, Any]:
     """What an output is, in a few words: shape and dtype, columns and rows, or the (small) value."""
     if kind == "ndarray" and isinstance(value, np.ndarray):
         return {"kind": "ndarray", "shape": list(value.shape), "dtype": str(value.dtype)}
@@ -219,7 +219,7 @@ class Cache:
             kind = kind_of(value, declared)
             digest = hashes.get(port) or await hash_off_loop(value)
             suffix = ".npy" if kind == "ndarray" else ".json"
-            stored[port] = Stored(kind, digest, summary(value, kind), f"{i}{suffix}")
+            stored[port] = Stored(kind, digest, value_summary(value, kind), f"{i}{suffix}")
         values = {port: value for port, (_, value) in outputs.items()}
         write = asyncio.ensure_future(asyncio.to_thread(self._write, key, final, stored, values))
         # counted once written, even if this task is cancelled meanwhile (the thread goes on): the next

@@ -1,4 +1,5 @@
-"""The example workflows in ``plugins/workflows/*.json``: finding them by name and pinning their plugins.
+"""The example workflows (``builtin_plugins/workflows/*.json``, package data): finding them by name and
+pinning their plugins.
 
 A gallery document pins every plugin it uses by the sha256 of the built-in plugin file; ``pins`` gives the
 current pins of the built-ins, ``stale_pins`` the plugins whose pin no longer matches, and ``repin``
@@ -11,11 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scopeflow._util import BUILTIN_PLUGINS, GALLERY
 from scopeflow.plugins.manifest import ManifestError, is_plugin_file, parse_plugin
 
-REPO = Path(__file__).resolve().parents[3]
-PLUGINS_DIR = REPO / "plugins"
-GALLERY_DIR = PLUGINS_DIR / "workflows"
+PLUGINS_DIR = BUILTIN_PLUGINS
+GALLERY_DIR = GALLERY
 
 __all__ = ["GALLERY_DIR", "dump", "find", "names", "pins", "repin", "stale_pins", "used_plugins"]
 

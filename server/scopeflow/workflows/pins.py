@@ -8,7 +8,6 @@ says that a plugin it pins has changed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
 from scopeflow.plugins.manifest import PluginManifest
@@ -26,13 +25,10 @@ __all__ = ["make_pins", "pin_of", "pin_states"]
 
 
 def pin_of(registry: Registry, manifest: PluginManifest) -> dict[str, Any]:
-    builtin = False
-    if registry.builtin_dir is not None and manifest.path:
-        builtin = Path(manifest.path).resolve().parent == Path(registry.builtin_dir).resolve()
     return {
         "version": manifest.version,
         "sha256": manifest.sha256,
-        "builtin": builtin,
+        "builtin": registry.is_builtin(manifest),
         "url": manifest.source_url,
     }
 

@@ -28,12 +28,11 @@ from scopeflow.plugins.engine import KernelEngine
 from scopeflow.plugins.manifest import OpSpec
 from scopeflow.plugins.registry import Registry
 from scopeflow.sdk import CALL_KEYWORD
-from scopeflow.workflows.cache import Cache, CacheEntry, code_digest, hash_off_loop, node_key, summary
+from scopeflow.workflows.cache import Cache, CacheEntry, code_digest, hash_off_loop, node_key, value_summary
 from scopeflow.workflows.document import INPUT, WorkflowDoc, check, order, upstream, validate
 from scopeflow.workflows.events import EVENT_TIMEOUT, fraction, node_event, publish, send_events
 from scopeflow.workflows.pins import pin_states
-from scopeflow.workflows.runs import NodeFailed, Run, RunStore, new_run_id, remote_error_text
-from scopeflow.workflows.runs import summary as run_summary
+from scopeflow.workflows.runs import NodeFailed, Run, RunStore, new_run_id, remote_error_text, run_summary
 
 __all__ = ["WorkflowRunner"]
 
@@ -395,7 +394,7 @@ class WorkflowRunner:
                     "node": INPUT,
                     "port": workflow_output.from_[1],
                     "key": None,
-                    "summary": summary(value, kind),
+                    "summary": value_summary(value, kind),
                 }
         run.record.update({"state": state, "finished": time.time(), "seconds": round(seconds, 4)})
         if run.cancelled and run.reason != "cancelled":

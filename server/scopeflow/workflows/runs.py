@@ -30,7 +30,7 @@ def new_run_id() -> str:
     return f"{stamp}-{int(now * 1000) % 1000:03d}-{secrets.token_hex(3)}"
 
 
-def summary(record: dict[str, Any]) -> dict[str, Any]:
+def run_summary(record: dict[str, Any]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for node in (record.get("nodes") or {}).values():
         counts[node.get("state", "?")] = counts.get(node.get("state", "?"), 0) + 1
@@ -99,7 +99,7 @@ class RunStore:
             if len(found) >= limit:
                 break
             try:
-                found.append(summary(self.load(run_id, live=run_id in live)))
+                found.append(run_summary(self.load(run_id, live=run_id in live)))
             except KeyError:
                 continue
         return found

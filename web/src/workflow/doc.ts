@@ -117,16 +117,11 @@ export function pinsFor(plugins: PluginManifest[], used: string[]): Record<strin
   for (const id of [...new Set(used)].sort()) {
     const p = plugins.find((x) => x.id === id);
     if (!p) continue;
-    pins[id] = { version: p.version, sha256: p.sha256, builtin: isBuiltin(p), url: p.source_url ?? null };
+    pins[id] = { version: p.version, sha256: p.sha256, builtin: p.builtin, url: p.source_url ?? null };
   }
   return pins;
 }
 
-function isBuiltin(p: PluginManifest): boolean {
-  const flag = (p as unknown as { builtin?: unknown }).builtin;
-  if (typeof flag === "boolean") return flag;
-  return !p.source_url && !!p.path && /(^|[\\/])plugins[\\/][^\\/]+$/.test(p.path);
-}
 
 /** A node id, unique among `taken`, made from a name ("blur", "blur-2"). */
 export function uniqueId(base: string, taken: Set<string>): string {

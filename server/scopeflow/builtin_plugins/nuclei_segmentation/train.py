@@ -1,8 +1,9 @@
 """Train the nuclei-segmentation U-Net on synthetic and real nuclei; writes weights.pt beside this file.
 
-    python plugins/nuclei_segmentation/train.py --cpu         # the shipped weights (about 25 min on 2 CPUs)
-    python plugins/nuclei_segmentation/train.py --smoke --out /tmp/w.pt   # seconds: checks the pipeline
-    python plugins/nuclei_segmentation/train.py --retune W.pt --out W2.pt  # post-processing chosen again
+    cd server/scopeflow/builtin_plugins
+    python nuclei_segmentation/train.py --cpu         # the shipped weights (about 25 min on 2 CPUs)
+    python nuclei_segmentation/train.py --smoke --out /tmp/w.pt   # seconds: checks the pipeline
+    python nuclei_segmentation/train.py --retune W.pt --out W2.pt  # post-processing chosen again
 
 Seeded and reproducible on a CPU (same seed, same torch, same thread count: same weights); it also runs on
 CUDA when present (faster, not bit-reproducible). Half of every batch is synthetic (synthetic.py), half real:

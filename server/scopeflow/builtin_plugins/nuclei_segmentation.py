@@ -26,7 +26,7 @@ nucleus diameter; an image whose nuclei are more than 1.25 times larger or small
 nuclei of the size it learnt. The U-Net's multi-scale context sees a whole nucleus, and it is small enough to
 train on a CPU.
 
-**Training data and procedure.** `plugins/nuclei_segmentation/train.py --cpu` (seeded, deterministic
+**Training data and procedure.** `nuclei_segmentation/train.py --cpu` beside this file (seeded, deterministic
 kernels, 2 threads; 26 minutes on two CPU cores; CUDA used when present): 4000 steps of AdamW (one-cycle
 learning rate up to 3e-3), batches of 8 random 96x96 crops, half of them synthetic, half real.
 - *Synthetic* (`synthetic.py`, 1000 images of 128x128, seed 1): nuclei as bent ellipses of random size,
@@ -128,7 +128,7 @@ from scopeflow import Image, api, op
 PLUGIN = {
     "id": "nuclei-segmentation",
     "name": "Nuclei segmentation",
-    "version": "0.3.2",
+    "version": "0.3.3",
     "description": "Instance segmentation of 2D fluorescence nuclei (U-Net on foreground + distance maps).",
     "requirements": ["torch", "numpy", "scipy", "scikit-image"],
     "tags": ["segmentation", "deep learning", "nuclei"],
@@ -281,7 +281,7 @@ def load_model(path: Path | None = None) -> Any:
     key = str(path)
     if key not in _MODEL:
         if not path.exists():
-            raise RuntimeError(f"no weights at {path}: run plugins/nuclei_segmentation/train.py")
+            raise RuntimeError(f"no weights at {path}: run {path.parent / 'train.py'}")
         saved = torch.load(path, map_location="cpu", weights_only=True)
         info = json.loads(saved["info"])
         model = build_model(**info["architecture"])
