@@ -34,6 +34,8 @@ class PluginStarter(Protocol):
 
     def knows(self, plugin_id: str, rescan: bool = False) -> bool: ...
 
+    def resolve(self, name: str) -> str | None: ...
+
     def serves(self, plugin_id: str) -> bool: ...
 
     async def ensure_started(self, plugin_id: str) -> None: ...
@@ -256,8 +258,12 @@ class WorkspaceManager:
                 raise KeyError(f"Service not found: {query}")
         if client == self.peer_id:
             return self.rpc.get_local_service(local_id, {"to": self.peer_id, "from": context["from"]})
-        plugin_id = client.split("/", 1)[1]
         engine = self.engine
+        if client not in self.clients and engine is not None:  # a plugin by its name, as ImJoy has it
+            plugin_id = engine.resolve(client.split("/", 1)[1])
+            if plugin_id is not None:
+                client = self.router.absolute(plugin_id)
+        plugin_id = client.split("/", 1)[1]
         served = self.has_service(client, local_id)
         # a plugin's id is served only by the kernel the engine started for it, never by an impostor
         if (

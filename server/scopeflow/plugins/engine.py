@@ -151,6 +151,15 @@ class KernelEngine:
             manifest = self.registry.known(plugin_id)
         return manifest is not None and manifest.lang == "python"
 
+    def resolve(self, name: str) -> str | None:
+        """The id of the Python plugin called ``name`` in its config (or whose id it is), looking for new
+        files once if none is known; None if there is none."""
+        manifest = self.registry.resolve(name)
+        if manifest is None:
+            self.registry.scan()
+            manifest = self.registry.resolve(name)
+        return manifest.id if manifest is not None and manifest.lang == "python" else None
+
     def admit(self, client_id: str, secret: str | None) -> int | None:
         """The launch generation whose kernel this is, or None: a plugin id is reserved for its kernel."""
         plugin = self.plugins.get(client_id)

@@ -77,6 +77,7 @@ class Registry:
         self.index_path = self.installed_dir / "index.json"
         self.shadowed: list[dict[str, str]] = []  # {"id", "path" (hidden file), "by" (the file that won)}
         self._plugins: dict[str, PluginManifest] = {}
+        self._names: dict[str, str] = {}  # a plugin's config name, exactly as written → its id
         self._errors: list[dict[str, str]] = []
 
     @property
@@ -109,7 +110,31 @@ class Registry:
                         {"id": manifest.id, "path": str(plugins[manifest.id].path), "by": str(file)}
                     )
                 plugins[manifest.id] = manifest
-        self._plugins, self._errors, self.shadowed = plugins, errors, shadowed
+        names = self._refuse_shared_names(plugins, errors)
+        self._plugins, self._names, self._errors, self.shadowed = plugins, names, errors, shadowed
+
+    @staticmethod
+    def _refuse_shared_names(
+        plugins: dict[str, PluginManifest], errors: list[dict[str, str]]
+    ) -> dict[str, str]:
+        """Name → id. Plugins are reached by their name, as in ImJoy: a plugin whose name another one (with
+        another id) already has is refused, with a message naming both files; the first one found stays."""
+        names: dict[str, str] = {}
+        for plugin_id in list(plugins):
+            manifest = plugins[plugin_id]
+            first = names.get(manifest.name)
+            if first is None:
+                names[manifest.name] = plugin_id
+                continue
+            del plugins[plugin_id]
+            errors.append(
+                {
+                    "path": str(manifest.path),
+                    "error": f"the plugin name {manifest.name!r} is already taken by {plugins[first].path}: "
+                    "plugins are reached by their name, so rename one of them",
+                }
+            )
+        return names
 
     def list(self) -> list[PluginManifest]:
         """All plugins, sorted by id."""
@@ -119,13 +144,21 @@ class Registry:
         """The plugin's manifest as of the last scan, or None (never rescans: cheap for every lookup)."""
         return self._plugins.get(plugin_id)
 
+    def resolve(self, name: str) -> PluginManifest | None:
+        """The plugin called ``name`` in its config (exactly as written, as in ImJoy), or whose id it is; as
+        of the last scan."""
+        plugin_id = name if name in self._plugins else self._names.get(name)
+        return self._plugins.get(plugin_id) if plugin_id is not None else None
+
     def get(self, plugin_id: str) -> PluginManifest:
-        """The plugin's manifest; rescans once if the id is unknown, then raises :class:`KeyError`."""
-        if plugin_id not in self._plugins:
+        """The plugin's manifest, by id or name; rescans once if unknown, then raises :class:`KeyError`."""
+        found = self.resolve(plugin_id)
+        if found is None:
             self.scan()
-        if plugin_id not in self._plugins:
+            found = self.resolve(plugin_id)
+        if found is None:
             raise KeyError(plugin_id)
-        return self._plugins[plugin_id]
+        return found
 
     def source(self, plugin_id: str) -> str:
         """The plugin file's text; if the file changed since the last scan, rescans to match."""

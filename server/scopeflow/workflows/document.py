@@ -227,7 +227,7 @@ class _Graph:
     def _nodes(self) -> None:
         unpinned: set[str] = set()
         for i, node in enumerate(self.wf.nodes):
-            manifest = self.registry.known(node.plugin)
+            manifest = self.registry.resolve(node.plugin)
             if manifest is None:
                 self.add(node.id, f"nodes[{i}].plugin", f"unknown plugin {node.plugin!r}")
                 continue

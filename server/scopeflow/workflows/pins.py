@@ -43,7 +43,7 @@ def pin_states(pinned: Mapping[str, Pin], registry: Registry) -> list[dict[str, 
     ``missing``, with both versions."""
     states = []
     for plugin_id, pin in sorted(pinned.items()):
-        manifest = registry.known(plugin_id)
+        manifest = registry.resolve(plugin_id)
         current = pin_of(registry, manifest) if manifest is not None else None
         state = "missing" if current is None else ("ok" if current["sha256"] == pin.sha256 else "changed")
         states.append(

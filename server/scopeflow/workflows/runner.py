@@ -99,7 +99,7 @@ class WorkflowRunner:
         nodes = doc.get("nodes") if isinstance(doc, dict) else None
         ids = {n.get("plugin") for n in nodes if isinstance(n, dict)} if isinstance(nodes, list) else set()
         for plugin_id in sorted(i for i in ids if isinstance(i, str)):
-            manifest = self.registry.known(plugin_id)
+            manifest = self.registry.resolve(plugin_id)
             try:
                 current = manifest is not None and file_sha256(manifest.path) == manifest.sha256
             except OSError:
@@ -336,6 +336,7 @@ class WorkflowRunner:
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
 
     async def _call(self, plugin: str, op: str, args: list[Any], sha256: str, tag: str = "") -> Any:
+        plugin = self.registry.get(plugin).id  # a document may name a plugin by its name, as ImJoy does
         engine = self.engine
         kernel = engine.plugins.get(plugin)
         if kernel is not None and kernel.state == "ready" and kernel.sha256 not in (None, sha256):
