@@ -1,4 +1,5 @@
-"""The ``scopeflow`` command: ``scopeflow serve`` starts the hub, ``scopeflow run`` runs a workflow."""
+"""The ``scopeflow`` command: ``serve`` starts the hub, ``run`` runs a workflow, ``envs`` lists or prunes the
+plugin environments."""
 
 from __future__ import annotations
 
@@ -108,6 +109,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--format", default="tiff", choices=["tiff", "png"], help="image files (default tiff)")
     run.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
     run.add_argument("--token", default=None, help="the --hub's token (default: $SCOPEFLOW_TOKEN)")
+    from scopeflow.cli import envs
+
+    envs.add_parser(commands, os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"))
     return root
 
 
@@ -138,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
             cache=not args.no_cache,
         )
         sys.exit(run_workflow(options))
+    elif args.command == "envs":
+        from scopeflow.cli import envs
+
+        sys.exit(envs.main(args))
     else:  # pragma: no cover - argparse rejects unknown commands
         sys.exit(2)
 

@@ -28,6 +28,7 @@ from scopeflow.hub.router import Router
 from scopeflow.hub.workspace import WorkspaceManager
 from scopeflow.images.handlers import default_handlers as image_handlers
 from scopeflow.plugins.engine import KernelEngine
+from scopeflow.plugins.environments import Environments
 from scopeflow.plugins.handlers import default_handlers as plugin_handlers
 from scopeflow.plugins.registry import Registry
 from scopeflow.transfer.codec import Transfer
@@ -78,6 +79,15 @@ class Hub(ExtensionApp):
     cache_bytes = Int(
         2 * 1024**3, help="Size budget of the workflow result cache in bytes (least recently used out first)."
     ).tag(config=True)
+    env_bytes = Int(
+        20 * 1024**3,
+        help="Size budget of plugin environments in bytes (least recently used go first; `scopeflow envs`).",
+    ).tag(config=True)
+    plugin_environments = Bool(
+        True,
+        help="Install each Python plugin's requirements into an environment of its own (with uv); when off, "
+        "plugins run with the hub's packages only.",
+    ).tag(config=True)
     allow_remote_access = Bool(
         False, help="Listen on a non-loopback address. Anyone who can reach it and has the token runs code."
     ).tag(config=True)
@@ -123,6 +133,7 @@ class Hub(ExtensionApp):
             hub_url=self.kernel_hub_url,
             kernel_name=self.kernel_name,
             start_timeout=self.plugin_start_timeout,
+            environments=Environments(data / "envs", self.env_bytes) if self.plugin_environments else None,
         )
         self.manager = WorkspaceManager(
             self.router,

@@ -52,12 +52,16 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     for requirement in requirements:
         name = requirement.split(":", 1)[-1]
         name = re.split(r"[<>=!~\[ ;]", name, maxsplit=1)[0].strip()
-        if not name or requirement.startswith(("conda:", "http")):
-            continue
+        if not name or "://" in requirement or requirement.startswith(("conda:", "cmd:", "repo:")):
+            continue  # URLs, repositories and commands: the hub's environments handle them
         module = {"scikit-image": "skimage", "opencv-python": "cv2", "pillow": "PIL", "pyyaml": "yaml"}.get(
             name.lower(), name.replace("-", "_")
         )
-        if importlib.util.find_spec(module) is None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # not a module name at all
+            found = False
+        if not found:
             missing.append(requirement)
     return missing
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import json
 import logging
@@ -29,6 +30,7 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado.ioloop import IOLoop
 from traitlets import TraitError
 
+from scopeflow.plugins.environments import Environments, Layer, RequirementError
 from scopeflow.plugins.manifest import python_code
 from scopeflow.plugins.registry import Registry
 
@@ -46,6 +48,13 @@ BOOTSTRAP_CELL = (
 
 # what every plugin's start-up imports, imported ahead in the spare kernel
 WARM_CELL = "import scopeflow.plugins.bootstrap, numpy, tornado.httpclient"
+WARM = {"scopeflow", "numpy", "tornado", "msgpack", "imjoy_rpc", "websockets", "shortuuid"}
+# a plugin's environment (plugins/environments.py) goes in front of the kernel's sys.path, .pth files included
+LAYER_CELL = (
+    "import site as _site, sys as _sys\n_before = list(_sys.path)\n"
+    "for _p in {paths!r}:\n    _site.addsitedir(_p)\n"
+    "_sys.path[:] = [_p for _p in _sys.path if _p not in _before] + _before\ndel _before"
+)
 
 
 class HubKernelManager(AsyncMappingKernelManager):
@@ -95,6 +104,7 @@ class Plugin:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     shutdowns: set[asyncio.Future[None]] = field(default_factory=set)  # its kernels being shut down
     sha256: str | None = None  # of the plugin file the current launch runs
+    environment: dict[str, Any] | None = None  # its layer's key, resolved versions and installed packages
 
     def status(self) -> dict[str, Any]:
         return {
@@ -103,6 +113,7 @@ class Plugin:
             "kernel_id": self.kernel_id,
             "error": self.error,
             "startup_seconds": self.startup_seconds,
+            "environment": self.environment,
         }
 
 
@@ -125,12 +136,14 @@ class KernelEngine:
         kernel_name: str = "python3",
         start_timeout: float = 120,
         keep_spare: bool | None = None,
+        environments: Environments | None = None,
     ) -> None:
         self.kernel_manager = kernel_manager
         self.registry = registry
         self.hub_url = hub_url
         self.kernel_name = kernel_name
         self.start_timeout = start_timeout
+        self.environments = environments
         self.plugins: dict[str, Plugin] = {}
         self._background: set[asyncio.Future[None]] = set()  # crash handling and kernel shutdowns
         # one kernel started ahead, its imports warm, so that a plugin starts in a fraction of the time
@@ -258,9 +271,33 @@ class KernelEngine:
         plugin.generation += 1
         plugin.secret, plugin.connected = None, False
 
+    async def _layer(self, plugin: Plugin, manifest: Any) -> Layer | None:
+        """The plugin's environment, installed with uv the first time (its output goes to the plugin's log);
+        None when the hub has every requirement. Raises :class:`RequirementError` naming what failed."""
+        envs = self.environments
+        if envs is None or not manifest.requirements:
+            return None
+        if envs.needs_layer(manifest.requirements) is None:
+            plugin.environment = {"key": None, "packages": envs.resolved_by_hub(manifest.requirements)}
+            return None
+        if "Gateway" in type(self.kernel_manager).__name__:
+            raise RequirementError(
+                f"{', '.join(manifest.requirements)}: plugin kernels run on a gateway, where the hub cannot "
+                "install packages; install them in the gateway's kernel environment"
+            )
+        to_log = functools.partial(self.record_log, plugin.id, "info")
+        layer = await envs.prepare(manifest.requirements, to_log)
+        if layer is not None:
+            envs.in_use.add(layer.key)
+            plugin.environment = {"key": layer.key, "packages": layer.packages, "installed": layer.installed}
+        return layer
+
     async def _run(self, plugin: Plugin, manifest: Any, generation: int) -> None:
         try:
-            start = asyncio.ensure_future(self._kernel())
+            plugin.environment = None
+            layer = await self._layer(plugin, manifest)
+            fresh = layer is not None and bool(WARM & set(layer.modules))  # it replaces what a spare imported
+            start = asyncio.ensure_future(self._new_kernel() if fresh else self._kernel())
             try:
                 kernel_id, client = await asyncio.shield(start)  # a kernel being started is never abandoned
             except asyncio.CancelledError:  # stopped meanwhile: the stop waits until that kernel is gone
@@ -283,6 +320,8 @@ class KernelEngine:
                 "requirements": list(manifest.requirements),
             }
             client.execute(SPEC_CELL.format(spec=json.dumps(spec)), silent=True, store_history=False)
+            if layer is not None:
+                client.execute(LAYER_CELL.format(paths=layer.paths), silent=True, store_history=False)
             msg_id = client.execute(BOOTSTRAP_CELL, store_history=False, allow_stdin=False)
             reply = await self._await_reply(client, kernel, msg_id)
             content = reply["content"]
@@ -300,6 +339,9 @@ class KernelEngine:
             log.info("plugin %s ready in %.2f s", plugin.id, plugin.startup_seconds)
         except asyncio.CancelledError:
             raise
+        except RequirementError as exc:  # the installer's message says it all
+            log.warning("could not prepare %s: %s", plugin.id, exc)
+            await self._crash(plugin, generation, str(exc))
         except Exception as exc:
             log.exception("could not start %s", plugin.id)
             await self._crash(plugin, generation, f"{type(exc).__name__}: {exc}")

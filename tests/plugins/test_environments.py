@@ -1,0 +1,136 @@
+"""Plugin environments: each requirement set installed with uv into a layer of its own, the hub untouched.
+
+The layers hold small pure-Python packages from the package index (tabulate, termcolor), so these tests take
+seconds; they need the index, as installing a plugin does.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import HubProcess, start_hub, stop_hub
+from scopeflow.plugins.environments import Environments, RequirementError, plan
+from scopeflow.rpc.client import connect
+
+PLUGINS = Path(__file__).parents[1] / "env_plugins"
+
+
+@pytest.mark.unit
+def test_requirements_are_normalised_as_imjoy_wrote_them() -> None:
+    found = plan(
+        ["numpy", "pip: tabulate==0.8.10  termcolor", "git+https://example.org/a/b.git", "", " scipy "]
+    )
+    assert found.pip == ["git+https://example.org/a/b.git", "numpy", "scipy", "tabulate==0.8.10", "termcolor"]
+    assert plan(["repo: https://example.org/team/tools.git"]).repos == ["https://example.org/team/tools.git"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("requirement", "message"),
+    [
+        ("conda: scikit-image", "conda packages are not installed here"),
+        ("cmd: make install", "shell commands are never run"),
+        ("pip: --index-url http://x numpy", "pip options"),
+        ("numpy>>1", "is not a pip requirement"),
+        ("repo: ftp://x", "needs a git URL"),
+        ("npm: left-pad", "unknown requirement kind"),
+    ],
+)
+def test_requirements_that_cannot_be_installed_here_say_why(requirement: str, message: str) -> None:
+    with pytest.raises(RequirementError, match=message) as caught:
+        plan([requirement])
+    assert requirement.split()[0].rstrip(":") in str(caught.value)
+
+
+@pytest.mark.unit
+async def test_layers_hold_only_what_the_hub_lacks_and_are_shared_by_equal_sets(tmp_path: Path) -> None:
+    envs = Environments(tmp_path / "envs")
+    assert await envs.prepare(["numpy", "scipy>=1"]) is None  # the hub has them: no layer at all
+    lines: list[str] = []
+    old = await envs.prepare(["tabulate==0.8.10"], lines.append)
+    assert old is not None and old.installed == ["tabulate==0.8.10"] and "tabulate" in old.modules
+    assert any("tabulate" in line for line in lines)  # the installer's output reaches the caller
+    new = await envs.prepare(["pip: tabulate==0.9.0 termcolor"])
+    assert new is not None and new.key != old.key
+    assert new.packages["tabulate"] == "0.9.0" and "termcolor" in new.packages
+    started = time.monotonic()
+    again = await envs.prepare(["tabulate==0.8.10"])
+    assert again is not None and again.key == old.key and time.monotonic() - started < 1
+    assert (Path(old.paths[0]) / "tabulate.py").is_file() or (Path(old.paths[0]) / "tabulate").is_dir()
+    # the hub's own environment is untouched
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.version("tabulate")
+    sizes = {info["key"]: info["bytes"] for info in envs.listing()}
+    assert set(sizes) == {old.key, new.key} and all(size > 0 for size in sizes.values())
+    envs.in_use.add(new.key)
+    assert envs.prune(keep_bytes=0) == [old.key]  # the one a kernel uses stays
+    assert [info["key"] for info in envs.listing()] == [new.key]
+
+
+@pytest.mark.unit
+async def test_a_package_that_does_not_exist_fails_fast_naming_it(tmp_path: Path) -> None:
+    envs = Environments(tmp_path / "envs")
+    started = time.monotonic()
+    with pytest.raises(RequirementError, match="scopeflow-test-no-such-package-zz") as caught:
+        await envs.prepare(["scopeflow-test-no-such-package-zz==1.0"])
+    assert time.monotonic() - started < 60
+    assert "could not install" in str(caught.value)
+    assert envs.listing() == [] and not list((tmp_path / "envs").glob(".*"))  # nothing half-built is left
+
+
+@pytest.fixture(scope="module")
+def env_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    running = start_hub(tmp_path_factory.mktemp("envs"), "--plugins-dir", str(PLUGINS))
+    yield running
+    stop_hub(running)
+
+
+@pytest.mark.hub
+async def test_plugins_pinning_conflicting_versions_answer_side_by_side(env_hub: HubProcess) -> None:
+    server = await connect(env_hub.url, token=env_hub.token)
+    try:
+        timings = {}
+        for name in ("Hub Has It", "Old Tables", "New Tables"):
+            started = time.monotonic()
+            await server.get_plugin(name)
+            timings[name] = time.monotonic() - started
+        old, new = await server.get_plugin("Old Tables"), await server.get_plugin("New Tables")
+        assert await old.version() == "0.8.10"
+        versions = await new.versions()
+        assert versions["tabulate"] == "0.9.0" and versions["termcolor"]
+        assert "1  2" in await old.table([[1, 2], [3, 4]])
+        status = env_hub.json("/api/plugins/old-tables")["status"]
+        assert status["environment"]["packages"] == {"tabulate": "0.8.10"}
+        hub_has_it = env_hub.json("/api/plugins/hub-has-it")["status"]["environment"]
+        assert hub_has_it["key"] is None and "numpy" in hub_has_it["packages"]
+        logs = env_hub.json("/api/plugins/old-tables/logs")["logs"]
+        assert any("tabulate" in entry["message"] for entry in logs)  # the installer's output
+        print("start-up seconds:", {k: round(v, 2) for k, v in timings.items()})
+    finally:
+        await server.disconnect()
+
+
+@pytest.mark.hub
+async def test_requirements_that_cannot_be_installed_crash_the_plugin_saying_why(
+    env_hub: HubProcess,
+) -> None:
+    server = await connect(env_hub.url, token=env_hub.token)
+    try:
+        for name, reason in (
+            ("Unavailable", "scopeflow-test-no-such-package-zz"),
+            ("Conda Only", "conda packages are not installed here"),
+        ):
+            started = time.monotonic()
+            with pytest.raises(Exception, match=reason):
+                await server.get_plugin(name)
+            assert time.monotonic() - started < 60
+            plugin_id = name.lower().replace(" ", "-")
+            status = env_hub.json(f"/api/plugins/{plugin_id}")["status"]
+            assert status["state"] == "crashed" and reason in status["error"]
+    finally:
+        await server.disconnect()
