@@ -134,3 +134,26 @@ async def test_requirements_that_cannot_be_installed_crash_the_plugin_saying_why
             assert status["state"] == "crashed" and reason in status["error"]
     finally:
         await server.disconnect()
+
+
+@pytest.mark.hub
+async def test_a_workflow_pins_the_resolved_packages_and_says_when_they_differ(env_hub: HubProcess) -> None:
+    server = await connect(env_hub.url, token=env_hub.token)
+    try:
+        await server.get_plugin("New Tables")  # its environment is built at its first start
+    finally:
+        await server.disconnect()
+    plugin = env_hub.json("/api/plugins/new-tables")
+    packages = plugin["status"]["environment"]["packages"]
+    doc = {
+        "format": "scopeflow.workflow",
+        "version": 1,
+        "nodes": [{"id": "v", "plugin": "New Tables", "op": "versions"}],  # by its name, as ImJoy has it
+        "plugins": {"New Tables": {"version": "0.1.0", "sha256": plugin["sha256"], "environment": packages}},
+    }
+    check = env_hub.json("/api/workflows/check", "POST", doc)
+    assert check["ok"], check["errors"]
+    assert [p["state"] for p in check["pins"]] == ["ok"]
+    doc["plugins"]["New Tables"]["environment"] = {**packages, "tabulate": "0.8.10"}
+    [pin] = env_hub.json("/api/workflows/check", "POST", doc)["pins"]
+    assert pin["state"] == "environment" and pin["changes"] == ["tabulate 0.8.10 → 0.9.0"]

@@ -43,3 +43,19 @@ def test_pins_ok_changed_missing(wf_registry: Registry) -> None:
     }
     with pytest.raises(KeyError):
         make_pins(wf_registry, ["gone"])
+
+
+def test_a_pin_keeps_the_resolved_packages_and_says_when_the_hub_resolves_them_otherwise(
+    wf_registry: Registry,
+) -> None:
+    here = {"tabulate": "0.9.0", "termcolor": "3.3.0"}
+    doc = document(wf_registry)
+    doc["plugins"] = make_pins(wf_registry, ["wf-ops"], lambda plugin_id: dict(here))
+    assert doc["plugins"]["wf-ops"]["environment"] == here
+    pins = WorkflowDoc.model_validate(doc).plugins
+    assert [s["state"] for s in pin_states(pins, wf_registry, lambda plugin_id: dict(here))] == ["ok"]
+    elsewhere = {"tabulate": "0.8.10", "termcolor": "3.3.0"}
+    [state] = pin_states(pins, wf_registry, lambda plugin_id: elsewhere)
+    assert state["state"] == "environment" and state["changes"] == ["tabulate 0.9.0 → 0.8.10"]
+    # unknown until the plugin's environment is built: nothing to say yet
+    assert [s["state"] for s in pin_states(pins, wf_registry, lambda plugin_id: None)] == ["ok"]

@@ -12,6 +12,8 @@ export interface PluginStatus {
   kernel_id: string | null;
   error: string | null;
   startup_seconds: number | null;
+  /** the package versions its requirements resolved to; `key` names its own environment (null: the hub's) */
+  environment?: { key: string | null; packages: Record<string, string>; installed?: string[] } | null;
 }
 
 /** A plugin as `GET /api/plugins` lists it: the manifest, its status, and whether it is a built-in. */

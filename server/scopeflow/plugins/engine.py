@@ -164,6 +164,25 @@ class KernelEngine:
             manifest = self.registry.known(plugin_id)
         return manifest is not None and manifest.lang == "python"
 
+    def environment_of(self, plugin_id: str) -> dict[str, str] | None:
+        """The package versions a plugin's requirements resolve to here (None until it is known: its layer
+        is built at its first start)."""
+        running = self.plugins.get(plugin_id)
+        if running is not None and running.environment is not None:
+            return dict(running.environment["packages"])
+        manifest = self.registry.resolve(plugin_id)
+        envs = self.environments
+        if envs is None or manifest is None or not manifest.requirements:
+            return None
+        try:
+            wanted = envs.needs_layer(manifest.requirements)
+        except RequirementError:
+            return None
+        if wanted is None:
+            return envs.resolved_by_hub(manifest.requirements)
+        layer = envs.find(envs.key(wanted))
+        return dict(layer.packages) if layer is not None else None
+
     def resolve(self, name: str) -> str | None:
         """The id of the Python plugin called ``name`` in its config (or whose id it is), looking for new
         files once if none is known; None if there is none."""

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scopeflow.plugins.manifest import OpSpec, PortSpec
 from scopeflow.plugins.registry import Registry
 from scopeflow.workflows.params import value_problem
-from scopeflow.workflows.pins import pin_states
+from scopeflow.workflows.pins import EnvironmentOf, pin_states
 
 __all__ = [
     "FORMAT",
@@ -91,6 +91,11 @@ class PluginPin(_Model):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     builtin: bool = False
     url: str | None = None
+    environment: dict[str, str] | None = Field(
+        default=None,
+        description="The package versions the plugin's requirements resolved to when it was pinned "
+        "(name → version); a hub that resolves them otherwise says so.",
+    )
 
 
 class WorkflowDoc(_Model):
@@ -409,10 +414,14 @@ def _is_any(port: PortSpec | WorkflowInput) -> bool:
     return isinstance(port, PortSpec) and port.kind == "value" and not port.schema_
 
 
-def validate(doc: Any, registry: Registry, samples: Iterable[str] = ()) -> dict[str, Any]:
+def validate(
+    doc: Any, registry: Registry, samples: Iterable[str] = (), environment_of: EnvironmentOf | None = None
+) -> dict[str, Any]:
     """``{"ok", "errors", "pins"}``: what the ``validate`` method and ``POST /api/workflows/check`` return."""
     checked = check(doc, registry, samples)
-    pins = pin_states(checked.workflow.plugins, registry) if checked.workflow is not None else []
+    pins = (
+        pin_states(checked.workflow.plugins, registry, environment_of) if checked.workflow is not None else []
+    )
     return {"ok": checked.ok, "errors": checked.errors, "pins": pins}
 
 

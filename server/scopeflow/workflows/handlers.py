@@ -40,8 +40,7 @@ class WorkflowMixin(HubMixin):
 
     def check(self, doc: Any) -> dict[str, Any]:
         self.hub.runner.refresh(doc)
-        return validate(doc, self.hub.registry, self.hub.runner.samples)
-
+        return validate(doc, self.hub.registry, self.hub.runner.samples, self.hub.engine.environment_of)
 
 
 class WorkflowsHandler(WorkflowMixin, APIHandler):
@@ -150,7 +149,13 @@ class PinHandler(WorkflowMixin, APIHandler):
                     "before anything runs)",
                 )
             await self.hub.engine.stop(plugin)  # its next use starts the pinned version
-        self.finish_json({"plugin": plugin, "state": "ok", "current": make_pins(registry, [plugin])[plugin]})
+        self.finish_json(
+            {
+                "plugin": plugin,
+                "state": "ok",
+                "current": make_pins(registry, [plugin], self.hub.engine.environment_of)[plugin],
+            }
+        )
 
 
 class GalleryHandler(WorkflowMixin, APIHandler):

@@ -156,8 +156,8 @@ class WorkflowRunner:
                 for n in needed
             },
             "outputs": {},
-            "pins": pin_states(workflow.plugins, self.registry),
-            "plugins": {p: {"version": self.registry.get(p).version, "sha256": run.shas[p]} for p in used},
+            "pins": pin_states(workflow.plugins, self.registry, self.engine.environment_of),
+            "plugins": {p: self._ran(p, run.shas[p]) for p in used},
             "events": [],
         }
         if isinstance(on_event, dict):  # {"_rintf": true, "on_event": fn}: imjoy-rpc keeps fn after start
@@ -334,6 +334,15 @@ class WorkflowRunner:
         values = {p: v if isinstance(v, np.ndarray) else plain(v) for p, v in values.items()}
         self._outputs(run, node_id, entry, values)
         self._event(run, node_id, "done", seconds=time.monotonic() - started, key=key)
+
+    def _ran(self, plugin: str, sha256: str) -> dict[str, Any]:
+        """What a run record says of a plugin it used: version, sha256 and resolved packages."""
+        manifest = self.registry.get(plugin)
+        return {
+            "version": manifest.version,
+            "sha256": sha256,
+            "environment": self.engine.environment_of(manifest.id),
+        }
 
     async def _call(self, plugin: str, op: str, args: list[Any], sha256: str, tag: str = "") -> Any:
         plugin = self.registry.get(plugin).id  # a document may name a plugin by its name, as ImJoy does

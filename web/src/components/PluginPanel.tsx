@@ -4,6 +4,7 @@ import { useMemo, useState } from "react";
 import { pluginAction, removePlugin, shareLink } from "../actions";
 import { addLog, set, useStore } from "../store";
 import type { PluginManifest } from "../types";
+import { EnvironmentInfo } from "./Environment";
 import { Markdown } from "./Markdown";
 import { OpForm } from "./OpForm";
 import { PlotView } from "./PlotView";
@@ -146,6 +147,7 @@ export function PluginPanel() {
       {plugin.requirements.length > 0 && (
         <div className="sf-muted sf-small">requires: {plugin.requirements.join(", ")}</div>
       )}
+      <EnvironmentInfo plugin={plugin} />
       {plugin.source_url && (
         <div className="sf-muted sf-small">
           source:{" "}

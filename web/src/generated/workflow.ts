@@ -123,6 +123,12 @@ export interface WorkflowOutput {
  */
 export interface PluginPin {
   builtin?: boolean;
+  /**
+   * The package versions the plugin's requirements resolved to when it was pinned (name → version); a hub that resolves them otherwise says so.
+   */
+  environment?: {
+    [k: string]: string;
+  } | null;
   sha256: string;
   url?: string | null;
   version: string;

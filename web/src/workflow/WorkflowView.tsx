@@ -114,6 +114,8 @@ function PinBanner() {
   const describe = (p: PinState) =>
     p.state === "missing"
       ? `${p.plugin} ${p.pinned.version} is not installed on this hub`
+      : p.state === "environment"
+      ? `${p.plugin} is the same file, but runs with other packages here: ${(p.changes ?? []).join(", ")}`
       : `${p.plugin} changed: the workflow was made with ${p.pinned.version} (${p.pinned.sha256.slice(0, 10)}), this hub has ${p.current?.version ?? "?"} (${(p.current?.sha256 ?? "").slice(0, 10)})`;
   return (
     <div className="sf-warning sf-wf-pins" data-testid="wf-pins">
@@ -122,9 +124,11 @@ function PinBanner() {
         {problems.map((p) => (
           <li key={p.plugin} data-testid={`wf-pin-${p.plugin}`} data-state={p.state}>
             {describe(p)}{" "}
-            <button className="sf-mini" disabled={busy !== ""} onClick={() => void act(`use pinned ${p.plugin}`, () => usePinned(p))} data-testid="wf-pin-use">
-              use pinned version
-            </button>{" "}
+            {p.state !== "environment" && (
+              <button className="sf-mini" disabled={busy !== ""} onClick={() => void act(`use pinned ${p.plugin}`, () => usePinned(p))} data-testid="wf-pin-use">
+                use pinned version
+              </button>
+            )}{" "}
             {p.pinned.url && (
               <button className="sf-mini" onClick={() => setApp({ installUrl: p.pinned.url })} data-testid="wf-pin-install">
                 install from {hostOf(p.pinned.url)}…
@@ -133,7 +137,7 @@ function PinBanner() {
           </li>
         ))}
       </ul>
-      {problems.some((p) => p.state === "changed") && (
+      {problems.some((p) => p.state === "changed" || p.state === "environment") && (
         <button className="sf-mini" disabled={busy !== ""} onClick={() => void act("update pins", updatePins)} data-testid="wf-pin-update">
           update pins to what is installed
         </button>

@@ -23,9 +23,11 @@ export type WorkflowDoc = Generated & Required<Pick<Generated, "title" | "inputs
 
 export interface PinState {
   plugin: string;
-  state: "ok" | "changed" | "missing";
+  /** environment: the same file, but its requirements resolve to other package versions on this hub */
+  state: "ok" | "changed" | "missing" | "environment";
   pinned: Pin;
   current: Partial<Pin> | null;
+  changes?: string[];
 }
 
 export const FORMAT = "scopeflow.workflow";
@@ -118,6 +120,8 @@ export function pinsFor(plugins: PluginManifest[], used: string[]): Record<strin
     const p = plugins.find((x) => x.id === id);
     if (!p) continue;
     pins[id] = { version: p.version, sha256: p.sha256, builtin: p.builtin, url: p.source_url ?? null };
+    const environment = p.status?.environment?.packages;
+    if (environment && Object.keys(environment).length) pins[id].environment = environment;
   }
   return pins;
 }

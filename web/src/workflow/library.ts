@@ -109,6 +109,8 @@ export async function updatePins(): Promise<void> {
   for (const id of Object.keys(pins)) {
     const p = plugins.find((x) => x.id === id);
     if (p) pins[id] = { ...pins[id], version: p.version, sha256: p.sha256, url: p.source_url ?? pins[id].url };
+    const environment = p?.status?.environment?.packages;
+    if (p && environment && Object.keys(environment).length) pins[id].environment = environment;
   }
   editor.set({ pins });
   await checkPins();
