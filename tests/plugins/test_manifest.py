@@ -18,6 +18,7 @@ from scopeflow.plugins.manifest import (
     PortSpec,
     is_plugin_file,
     parse_plugin,
+    read_attachments,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,6 +150,112 @@ def test_imjoy_type_decides_language() -> None:
     assert lang("web-python", "python") == "python"
     assert lang("iframe", "javascript") == "javascript"
     assert lang("web-python-window", "python") == "python"  # unknown type: the script's language
+
+
+def test_imjoy_requirements_keyed_by_tag() -> None:
+    manifest = parse_fixture("tagged_requirements.imjoy.html")
+    assert (manifest.tags, manifest.tag) == (["CPU", "GPU"], "CPU")  # ImJoy's default: the first tag
+    assert manifest.requirements == [
+        "repo:https://example.org/denoise.git",
+        "conda: -c pytorch numpy pytorch=1.0",
+    ]
+    assert manifest.config["requirements"]["GPU"][1].endswith("cudatoolkit=9.0 pytorch=1.0")  # kept whole
+    assert manifest.config["env"]["GPU"].startswith("conda create")
+    assert manifest.dependencies == ["someone/Plugins:Dashboard"]
+    assert (manifest.api_version, manifest.inputs, manifest.outputs, manifest.runnable) == (
+        "0.1.2",
+        None,
+        None,
+        True,
+    )
+    assert manifest.attachments == ["weights.json", "notes"]
+    assert list(ops(manifest)) == ["run"]
+    assert not manifest.ops[0].inputs[0].required  # run(my) is given its ctx when called without one
+
+
+def test_imjoy_ui_fields_and_their_defaults() -> None:
+    (steps,) = parse_fixture("tagged_requirements.imjoy.html").ui_fields
+    assert (steps.id, steps.label, steps.type, steps.default, steps.minimum) == (
+        "steps",
+        "training steps",
+        "number",
+        1000,
+        1,
+    )
+    manifest = parse_fixture("legacy_pyworker.imjoy.html")
+    fields = {field.id: field for field in manifest.ui_fields}
+    assert list(fields) == ["threshold", "method", "invert", "label"]
+    assert (fields["threshold"].default, fields["threshold"].maximum) == (128, 255)  # '128' of a number
+    assert (fields["method"].default, fields["method"].options) == ("otsu", ["otsu", "mean"])
+    assert fields["invert"].default is False and fields["invert"].label == "invert"
+    assert (fields["label"].label, fields["label"].default) == ("and a name", "cells")
+    assert manifest.ui == manifest.config["ui"]
+
+
+def test_imjoy_legacy_modes_and_requirement_strings() -> None:
+    manifest = parse_fixture("legacy_pyworker.imjoy.html")
+    assert (manifest.type, manifest.lang) == ("native-python", "python")  # "mode": "pyworker"
+    assert manifest.config["type"] == "demo/hello-world"
+    assert manifest.requirements == ["pip:numpy", "pip:scipy"]  # "pip install -U numpy scipy"
+    assert manifest.runnable is False and manifest.tag == "demo"
+    assert manifest.inputs == {"type": "object", "properties": {"type": {"enum": ["image/grayscale"]}}}
+    worker = parse_fixture("legacy_webworker.imjoy.html")
+    assert (worker.id, worker.type, worker.lang) == ("legacy-worker", "web-worker", "javascript")
+    assert worker.requirements == ["pip:numpy", "pip:scikit-image"]  # "pip: numpy scikit-image"
+    assert worker.dependencies == ["a/b:Fast"]  # keyed by tag, no tags: the first
+    assert (worker.tag, worker.ui_fields, worker.ui) == ("", [], "a plain sentence")
+
+
+@pytest.mark.parametrize(
+    ("requirements", "expected"),
+    [
+        ("numpy scipy", ["numpy", "scipy"]),
+        ("conda install -y -c conda-forge tifffile", ["conda:tifffile"]),
+        ("pip install numpy && pip install scipy>=1.0", ["pip:numpy", "pip:scipy>=1.0"]),
+        ("repo:https://example.org/x.git", ["repo:https://example.org/x.git"]),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_imjoy_requirement_strings(requirements: str | None, expected: list[str]) -> None:
+    config = {"name": "R", "type": "native-python", "requirements": requirements}
+    source = f"<config>{json.dumps(config)}</config>"
+    assert parse_plugin(source, "r.imjoy.html").requirements == expected
+
+
+def test_imjoy_requirements_of_an_unknown_tag_or_form() -> None:
+    config = {"name": "T", "type": "native-python", "tags": ["a", "b"], "requirements": {"b": ["x"]}}
+    assert parse_plugin(f"<config>{json.dumps(config)}</config>", "t.imjoy.html").requirements == []
+    config["requirements"] = 3
+    with pytest.raises(ManifestError, match=r"^t\.imjoy\.html: config\.requirements: Input"):
+        parse_plugin(f"<config>{json.dumps(config)}</config>", "t.imjoy.html")
+
+
+def test_imjoy_attachments_are_read_by_name() -> None:
+    source = (FIXTURES / "tagged_requirements.imjoy.html").read_text()
+    assert read_attachments(source, "tagged_requirements.imjoy.html") == {
+        "weights.json": '{"layers": [3, 3]}',
+        "notes": "plain text",
+    }
+    assert read_attachments("x = 1", "x.py") == {}
+
+
+def test_imjoy_ui_literals_that_are_not_fields() -> None:
+    ui = [
+        "no fields here",
+        "broken {id: 'a', type: [}",
+        "{type: 'number', placeholder: 3}",  # no id
+        {"id": "direct", "type": "number", "placeholder": "2.5"},
+        "dup: {id: 'direct', placeholder: 9}",  # the first of an id wins
+        7,
+    ]
+    config = {"name": "U", "type": "native-python", "ui": ui}
+    manifest = parse_plugin(f"<config>{json.dumps(config)}</config>", "u.imjoy.html")
+    assert [(f.id, f.default) for f in manifest.ui_fields] == [("direct", 2.5)]
+    alias = (
+        "<config lang='yaml'>\nname: A\ntype: native-python\nui: \"x {id: a, v: &r [1], w: *r}\"\n</config>"
+    )
+    assert parse_plugin(alias, "a.imjoy.html").ui_fields == []  # YAML aliases are refused in ui too
 
 
 # --- scopeflow .py format ---------------------------------------------------------------------------------

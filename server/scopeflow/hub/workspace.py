@@ -143,6 +143,7 @@ class WorkspaceManager:
             "call": self.call,
             "getConfig": self.get_config,
             "setConfig": self.set_config,
+            "exit_plugin": self.exit_plugin,
         }
         for name in UI_CALLS:
             service[name] = self._ui_call(name)
@@ -289,6 +290,22 @@ class WorkspaceManager:
         """ImJoy ``api.getConfig``: a value the calling plugin saved, kept across restarts."""
         config = self._read_config(context)
         return config if name is None else config.get(name)
+
+    def exit_plugin(self, context: Any = None) -> None:
+        """ImJoy ``api.exit`` of a plugin's kernel: the engine stops that plugin once this call has returned
+        (the caller's kernel is shut down, so the stop cannot be awaited here)."""
+        caller = context["from"].split("/")[-1] if context else ""
+        engine = self.engine
+        stop = getattr(engine, "stop", None)
+        if engine is None or not callable(stop) or not engine.knows(caller) or not engine.serves(caller):
+            raise PermissionError("api.exit: only a plugin's own kernel may stop it")
+
+        def later() -> None:
+            stopping = asyncio.ensure_future(stop(caller))
+            self._forwards.add(stopping)
+            stopping.add_done_callback(self._forwarded)
+
+        asyncio.get_running_loop().call_later(0.1, later)
 
     def set_config(self, name: str, value: Any, context: Any = None) -> None:
         """ImJoy ``api.setConfig``: save a JSON value for the calling plugin."""

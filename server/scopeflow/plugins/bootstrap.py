@@ -2,9 +2,13 @@
 
 The engine sends one execute request to a fresh Jupyter kernel:
 ``await scopeflow.plugins.bootstrap.start_plugin({...})``. That connects back to the hub's ``/ws`` as client
-id = plugin id, makes ``from imjoy import api`` work, runs the plugin source, calls ``setup()`` for ImJoy
-plugins, and only then announces the plugin's ``default`` service: a plugin is ready when its setup is
-done. The connection keeps running on the kernel's event loop after the request returns.
+id = plugin id, makes ``from imjoy import api`` work (and ``api`` a global of the plugin, as ImJoy 0.1
+plugins expect), runs the plugin source, calls ``setup()`` for ImJoy plugins, and only then announces the
+plugin's ``default`` service: a plugin is ready when its setup is done. The connection keeps running on the
+kernel's event loop after the request returns.
+
+Before the engine shuts a plugin's kernel down it may run :data:`STOP_CELL` there (an execute request,
+with a timeout): that calls the exported object's ``exit()``, as ImJoy does when it stops a plugin.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ import importlib.util
 import re
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 from scopeflow import sdk
 from scopeflow.plugins.kernel_api import PluginApi, tagged
+from scopeflow.plugins.manifest import ManifestError, parse_plugin, read_attachments
 from scopeflow.rpc.client import connect
 
-__all__ = ["load_module", "start_plugin"]
+__all__ = ["STOP_CELL", "load_module", "start_plugin", "stop_plugin"]
+
+STOP_CELL = "from scopeflow.plugins.bootstrap import stop_plugin as _scopeflow_stop\nawait _scopeflow_stop()"
+EXIT_TIMEOUT = 10.0
+_running: list[PluginApi] = []  # the api of the plugin this kernel runs
 
 
 def install_imjoy_shim(api: PluginApi) -> None:
@@ -37,10 +47,12 @@ def install_imjoy_shim(api: PluginApi) -> None:
     sdk.api.target = api
 
 
-def load_module(name: str, source: str, filename: str) -> types.ModuleType:
-    """Run a plugin's Python source as a fresh module."""
+def load_module(name: str, source: str, filename: str, api: Any = None) -> types.ModuleType:
+    """Run a plugin's Python source as a fresh module (with ``api`` as a global, if given)."""
     module = types.ModuleType(name)
     module.__file__ = filename
+    if api is not None:
+        module.api = api  # type: ignore[attr-defined]
     sys.modules[name] = module
     exec(compile(source, filename, "exec"), module.__dict__)
     return module
@@ -77,6 +89,40 @@ def op_service(module: types.ModuleType) -> dict[str, Any]:
     return service
 
 
+def imjoy_extras(spec: dict[str, Any]) -> dict[str, Any]:
+    """What an ImJoy plugin's api needs from its whole file: the tag, the attachments and the defaults of
+    its ``ui`` form. From ``spec["file_source"]`` (the file's text) when the engine sends it, else from the
+    file at ``spec["filename"]``; empty when neither is readable (e.g. a kernel on another host)."""
+    filename = str(spec.get("filename") or "")
+    text = spec.get("file_source")
+    if text is None and filename.lower().endswith(".html"):
+        try:
+            text = Path(filename).read_text(encoding="utf-8")
+        except (OSError, UnicodeError):
+            text = None
+    if not isinstance(text, str):
+        return {"tag": spec.get("tag") or ""}
+    try:
+        manifest = parse_plugin(text, Path(filename).name or "plugin.imjoy.html")
+    except ManifestError as exc:
+        print(f"warning: could not read the plugin's config: {exc}", file=sys.stderr)
+        return {"tag": spec.get("tag") or ""}
+    return {
+        "tag": spec.get("tag") or manifest.tag,
+        "attachments": read_attachments(text, Path(filename).name or "plugin.imjoy.html"),
+        "ui_defaults": {field.id: field.default for field in manifest.ui_fields},
+    }
+
+
+async def stop_plugin() -> None:
+    """The plugin is being stopped: call its exported ``exit()`` (at most once, within EXIT_TIMEOUT)."""
+    for api in _running:
+        try:
+            await asyncio.wait_for(api.call_exit(), EXIT_TIMEOUT)
+        except Exception as exc:  # the kernel is shut down anyway
+            print(f"warning: the plugin's exit() failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 async def start_plugin(spec: dict[str, Any]) -> None:
     """Connect, load and export the plugin described by ``spec`` (sent by the engine)."""
     loop = asyncio.get_running_loop()
@@ -93,11 +139,13 @@ async def start_plugin(spec: dict[str, Any]) -> None:
         query={"plugin_secret": spec["secret"]},
         reconnect=False,
     )
-    api = PluginApi(server, loop, defer_notify=True)
+    extras = imjoy_extras(spec) if spec["format"] == "imjoy-html" else {}
+    api = PluginApi(server, loop, defer_notify=True, **extras)
+    _running[:] = [api]
     install_imjoy_shim(api)
     module_name = "scopeflow_plugin_" + re.sub(r"\W", "_", plugin_id)
     if spec["format"] == "imjoy-html":
-        load_module(module_name, spec["source"], spec["filename"])
+        load_module(module_name, spec["source"], spec["filename"], api)
         await api.settle()
         if api.exported is None:
             raise RuntimeError("the plugin never called api.export(...)")
@@ -107,7 +155,7 @@ async def start_plugin(spec: dict[str, Any]) -> None:
             if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                 await result
     else:
-        module = load_module(module_name, spec["source"], spec["filename"])
+        module = load_module(module_name, spec["source"], spec["filename"], api)
         service = op_service(module)
         service.update(
             {

@@ -20,9 +20,7 @@ import os
 import re
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -30,9 +28,11 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from tornado.ioloop import IOLoop
 from traitlets import TraitError
 
+from scopeflow.plugins.bootstrap import STOP_CELL
 from scopeflow.plugins.environments import Environments, Layer, RequirementError
 from scopeflow.plugins.manifest import python_code
 from scopeflow.plugins.registry import Registry
+from scopeflow.plugins.state import Plugin, PluginCrashed
 
 log = logging.getLogger("scopeflow.plugins.engine")
 
@@ -48,6 +48,7 @@ BOOTSTRAP_CELL = (
 
 # what every plugin's start-up imports, imported ahead in the spare kernel
 WARM_CELL = "import scopeflow.plugins.bootstrap, numpy, tornado.httpclient"
+EXIT_TIMEOUT = 12  # seconds a plugin's exit() may take before its kernel is shut down anyway
 WARM = {"scopeflow", "numpy", "tornado", "msgpack", "imjoy_rpc", "websockets", "shortuuid"}
 # a plugin's environment (plugins/environments.py) goes in front of the kernel's sys.path, .pth files included
 LAYER_CELL = (
@@ -73,48 +74,6 @@ class HubKernelManager(AsyncMappingKernelManager):
                 "execution_state": "starting",
                 "connections": self._kernel_connections.get(kernel_id, 0),
             }
-
-
-class PluginCrashed(RuntimeError):
-    """A plugin's kernel failed to start, or died."""
-
-
-@dataclass
-class Plugin:
-    """Runtime state of one plugin: ``stopped`` → ``starting`` → ``ready`` | ``crashed``.
-
-    Every launch and every stop takes a new ``generation``; events that belong to an older one (a late
-    disconnect, a start-up that finished after a stop) are ignored. ``lock`` orders launches and stops.
-    """
-
-    id: str
-    state: str = "stopped"
-    kernel_id: str | None = None
-    error: str | None = None
-    logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
-    started_at: float | None = None
-    startup_seconds: float | None = None
-    generation: int = 0
-    secret: str | None = None  # the current launch's kernel connects with it
-    connected: bool = False  # the current launch's kernel holds the plugin's route
-    ready: asyncio.Future[None] | None = None
-    task: asyncio.Task[None] | None = None
-    client: Any = None
-    reader: asyncio.Task[None] | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    shutdowns: set[asyncio.Future[None]] = field(default_factory=set)  # its kernels being shut down
-    sha256: str | None = None  # of the plugin file the current launch runs
-    environment: dict[str, Any] | None = None  # its layer's key, resolved versions and installed packages
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "state": self.state,
-            "kernel_id": self.kernel_id,
-            "error": self.error,
-            "startup_seconds": self.startup_seconds,
-            "environment": self.environment,
-        }
 
 
 class PeerEvents(Protocol):
@@ -246,6 +205,7 @@ class KernelEngine:
     async def stop(self, plugin_id: str) -> None:
         plugin = self.plugin(plugin_id)
         async with plugin.lock:
+            await self._say_goodbye(plugin)
             self._end_launch(plugin)
             task = plugin.task
             if task is not None and not task.done():
@@ -257,6 +217,15 @@ class KernelEngine:
                 await asyncio.gather(*plugin.shutdowns, return_exceptions=True)
             self._fail_ready(plugin, PluginCrashed(f"{plugin_id} was stopped"))
             plugin.state, plugin.error = "stopped", None
+
+    async def _say_goodbye(self, plugin: Plugin) -> None:
+        """Let a ready plugin run its ``exit()`` (ImJoy plugins clean up there) before its kernel goes."""
+        if plugin.state != "ready" or plugin.client is None or plugin.kernel_id is None:
+            return
+        with contextlib.suppress(Exception):
+            kernel = self.kernel_manager.get_kernel(plugin.kernel_id)
+            msg_id = plugin.client.execute(STOP_CELL, silent=True, store_history=False, allow_stdin=False)
+            await asyncio.wait_for(self._await_reply(plugin.client, kernel, msg_id), EXIT_TIMEOUT)
 
     async def shutdown(self) -> None:
         self._closing = True
@@ -337,6 +306,8 @@ class KernelEngine:
                 "filename": manifest.path or f"{plugin.id}.py",
                 "source": python_code(source, manifest.path or manifest.id),
                 "requirements": list(manifest.requirements),
+                "file_source": source,  # attachments and the ui form, read in the kernel (maybe remote)
+                "tag": manifest.tag,
             }
             client.execute(SPEC_CELL.format(spec=json.dumps(spec)), silent=True, store_history=False)
             if layer is not None:

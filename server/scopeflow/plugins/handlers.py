@@ -11,9 +11,9 @@ from tornado import web
 
 from scopeflow._http import HubMixin
 from scopeflow._util import ID
-from scopeflow.plugins.engine import PluginCrashed
 from scopeflow.plugins.manifest import ManifestError
 from scopeflow.plugins.registry import PluginChanged
+from scopeflow.plugins.state import PluginCrashed
 
 PLUGIN_ID = rf"(?P<plugin_id>{ID})"
 

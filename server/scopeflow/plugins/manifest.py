@@ -47,6 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scopeflow._util import ID
+from scopeflow.plugins.imjoy_config import UiField, imjoy_fields, legacy_type
 from scopeflow.plugins.ports import (
     Hint,
     PortError,
@@ -59,7 +60,16 @@ from scopeflow.plugins.ports import (
     read_hint,
 )
 
-__all__ = ["ManifestError", "OpSpec", "PluginManifest", "PortSpec", "is_plugin_file", "parse_plugin"]
+__all__ = [
+    "ManifestError",
+    "OpSpec",
+    "PluginManifest",
+    "PortSpec",
+    "UiField",
+    "is_plugin_file",
+    "parse_plugin",
+    "read_attachments",
+]
 
 MAX_BYTES = 2 * 1024 * 1024
 ID_PATTERN = rf"^{ID}$"
@@ -134,6 +144,22 @@ class PluginManifest(_Spec):
     path: str | None = Field(default=None, description="Local file it was read from, if any.")
     icon: str | None = Field(default=None, description="An emoji, an icon name or an image URL.")
     config: dict[str, Any] = Field(default_factory=dict, description="The raw ImJoy config ({} for .py).")
+    tag: str = Field(
+        default="",
+        description="The ImJoy tag chosen (the first of `tags`; '' if none): fields keyed by tag use it.",
+    )
+    api_version: str | None = Field(default=None, description="ImJoy api version the plugin is written for.")
+    ui: Any = Field(default=None, description="The ImJoy `ui` string (or list) of the plugin's form.")
+    ui_fields: list[UiField] = Field(default_factory=list, description="The form fields read from `ui`.")
+    inputs: Any = Field(default=None, description="ImJoy `inputs`: JSON schema of what `run` accepts.")
+    outputs: Any = Field(default=None, description="ImJoy `outputs`: JSON schema of what `run` returns.")
+    runnable: bool = Field(default=True, description="ImJoy `runnable`: whether the user may run it.")
+    dependencies: list[str] = Field(
+        default_factory=list, description="Other plugins it needs, as URLs or names (ImJoy `dependencies`)."
+    )
+    attachments: list[str] = Field(
+        default_factory=list, description="Names of its <attachment> blocks (`api.getAttachment(name)`)."
+    )
 
 
 class ManifestError(ValueError):
@@ -235,9 +261,22 @@ def _blocks(text: str, name: str) -> dict[str, _Block]:
         later = list(close.finditer(text, end.end(), following.start() if following else len(text)))
         end = later[-1] if later else end
         attrs = {k.lower(): a or b or c for k, a, b, c in _ATTR.findall(opener.group(2))}
-        blocks.setdefault(tag, _Block(attrs, text[start : end.start()], text.count("\n", 0, start) + 1))
+        key = f"attachment:{attrs.get('name', '')}" if tag == "attachment" else tag
+        blocks.setdefault(key, _Block(attrs, text[start : end.start()], text.count("\n", 0, start) + 1))
         pos = end.end()
     return blocks
+
+
+def read_attachments(text: str, filename: str) -> dict[str, str]:
+    """The ``<attachment name="...">`` blocks of an ImJoy file: name → content (ImJoy's
+    ``api.getAttachment``). The content is as written, without its first and last line breaks."""
+    if not filename.lower().endswith(".html"):
+        return {}
+    return {
+        key.removeprefix("attachment:"): re.sub(r"^\r?\n|\r?\n[ \t]*$", "", block.content)
+        for key, block in _blocks(text, filename).items()
+        if key.startswith("attachment:")
+    }
 
 
 def _parse_imjoy(text: str, name: str) -> dict[str, Any]:
@@ -245,9 +284,10 @@ def _parse_imjoy(text: str, name: str) -> dict[str, Any]:
     if "config" not in blocks:
         raise ManifestError(f"{name}: config: no <config> block")
     config = _load_config(blocks["config"], name)
-    common = _common_fields(config, name, "config")
-    plugin_type = config.get("type")
-    if not isinstance(plugin_type, str) or not plugin_type:
+    common = _common_fields(config, name, "config") | imjoy_fields(config)
+    common["attachments"] = [k.removeprefix("attachment:") for k in blocks if k.startswith("attachment:")]
+    plugin_type = legacy_type(config)
+    if not plugin_type:
         raise ManifestError(f"{name}: config.type: required (e.g. native-python, window, web-worker)")
     script, docs = blocks.get("script"), blocks.get("docs")
     if plugin_type in PYTHON_TYPES or plugin_type in JAVASCRIPT_TYPES:
@@ -257,6 +297,9 @@ def _parse_imjoy(text: str, name: str) -> dict[str, Any]:
     ops = []
     if script:
         ops = _imjoy_python_ops(script, name) if lang == "python" else _javascript_ops(script.content)
+    for op in ops:  # ImJoy's run(ctx) gets its ctx from the hub when none is given (ctx.config: the ui form)
+        if op["name"] == "run" and op["inputs"]:
+            op["inputs"][0] |= {"required": False, "description": "ImJoy context: config, data"}
     docs_text = textwrap.dedent(docs.content).strip() if docs else ""
     return common | {"type": plugin_type, "lang": lang, "format": "imjoy-html", "docs": docs_text, "ops": ops}
 

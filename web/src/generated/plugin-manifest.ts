@@ -71,6 +71,42 @@ export interface PluginManifest {
   config: {
     [k: string]: any;
   };
+  /**
+   * The ImJoy tag chosen (the first of `tags`; '' if none): fields keyed by tag use it.
+   */
+  tag: string;
+  /**
+   * ImJoy api version the plugin is written for.
+   */
+  api_version: string | null;
+  /**
+   * The ImJoy `ui` string (or list) of the plugin's form.
+   */
+  ui: unknown;
+  /**
+   * The form fields read from `ui`.
+   */
+  ui_fields: UiField[];
+  /**
+   * ImJoy `inputs`: JSON schema of what `run` accepts.
+   */
+  inputs: unknown;
+  /**
+   * ImJoy `outputs`: JSON schema of what `run` returns.
+   */
+  outputs: unknown;
+  /**
+   * ImJoy `runnable`: whether the user may run it.
+   */
+  runnable: boolean;
+  /**
+   * Other plugins it needs, as URLs or names (ImJoy `dependencies`).
+   */
+  dependencies: string[];
+  /**
+   * Names of its <attachment> blocks (`api.getAttachment(name)`).
+   */
+  attachments: string[];
 }
 /**
  * An operation a plugin offers: a function or method with typed inputs and outputs.
@@ -141,4 +177,47 @@ export interface PortSpec {
    * Inputs: the caller must give it. Outputs: always produced.
    */
   required: boolean;
+}
+/**
+ * One field of an ImJoy plugin's ``ui`` form, e.g. ``sigma: {id: 'sigma', type: 'number', min: 0,
+ * placeholder: 2}``.
+ *
+ * This interface was referenced by `PluginManifest`'s JSON-Schema
+ * via the `definition` "UiField".
+ */
+export interface UiField {
+  /**
+   * Key of the value in `ctx.config` when the plugin's `run` is called.
+   */
+  id: string;
+  /**
+   * The text before the field in the `ui` string.
+   */
+  label: string;
+  /**
+   * ImJoy field type: number, choose, string, ...
+   */
+  type: string;
+  /**
+   * Its `placeholder`: the value the form starts with.
+   */
+  default: unknown;
+  /**
+   * The choices of a `choose` field.
+   */
+  options: unknown[] | null;
+  /**
+   * Its `min`, for a number.
+   */
+  minimum: number | null;
+  /**
+   * Its `max`, for a number.
+   */
+  maximum: number | null;
+  /**
+   * Its other keys, as written.
+   */
+  extra: {
+    [k: string]: any;
+  };
 }
