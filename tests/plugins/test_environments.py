@@ -7,6 +7,7 @@ seconds; they need the index, as installing a plugin does.
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,3 +158,30 @@ async def test_a_workflow_pins_the_resolved_packages_and_says_when_they_differ(e
     doc["plugins"]["New Tables"]["environment"] = {**packages, "tabulate": "0.8.10"}
     [pin] = env_hub.json("/api/workflows/check", "POST", doc)["pins"]
     assert pin["state"] == "environment" and pin["changes"] == ["tabulate 0.8.10 → 0.9.0"]
+
+
+def _git_repository(folder: Path, module: str, value: str) -> str:
+    """A git repository holding a tiny installable package (``module.VALUE``), as a file:// URL."""
+    folder.mkdir(parents=True)
+    (folder / f"{module}.py").write_text(f"VALUE = {value!r}\n")
+    (folder / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "{module}"\nversion = "1.0"\n\n[tool.setuptools]\npy-modules = ["{module}"]\n'
+    )
+    git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", "-C", str(folder), *args] if args[0] == "init" else git + args, check=True)
+    return f"file://{folder}"
+
+
+@pytest.mark.unit
+async def test_git_and_repo_requirements_are_installed_and_cloned(tmp_path: Path) -> None:
+    package = _git_repository(tmp_path / "pkg", "sf_git_probe", "from git")
+    tools = _git_repository(tmp_path / "tools", "sf_repo_probe", "from a repo")
+    envs = Environments(tmp_path / "envs")
+    layer = await envs.prepare([f"git+{package}", f"repo: {tools}"])
+    assert layer is not None and "sf_git_probe" in layer.modules
+    assert any(p.endswith("/repos/tools") for p in layer.paths)  # the clone goes on the path, as in ImJoy
+    assert (Path(layer.paths[0]) / "sf_git_probe.py").read_text() == "VALUE = 'from git'\n"
+    clone = next(Path(p) for p in layer.paths if p.endswith("/repos/tools"))
+    assert (clone / "sf_repo_probe.py").is_file()

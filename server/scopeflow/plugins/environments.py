@@ -93,7 +93,7 @@ def plan(requirements: Sequence[str]) -> Plan:
             result.pip.extend(_pip_specs(rest, text))
         elif kind == "repo":
             url = rest.strip().split()[0] if rest.strip() else ""
-            if not url.startswith(("https://", "http://", "git@")):
+            if not url.startswith(("https://", "http://", "git@", "file://")):
                 raise RequirementError(f"{text!r}: a repo: requirement needs a git URL")
             result.repos.append(url)
         elif kind == "conda":
