@@ -6,9 +6,10 @@ in the jupyter-server manner: ``default_handlers`` at the end lists the routes.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from scopeflow._http import HubMixin
 from scopeflow._util import ID
 
 CLIENT_ID = re.compile(ID)
+BACKLOG_SOFT = 16 << 20  # bytes queued for a client before the hub starts counting how long it lags
+BACKLOG_HARD = 256 << 20  # bytes queued for a client: dropped at once
+BACKLOG_SECONDS = 5.0  # seconds a client may stay past BACKLOG_SOFT
 HOST_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
@@ -36,6 +40,9 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     peer_id: str | None = None
     generation: int | None = None  # the plugin launch this kernel belongs to
     takes_over = False
+    _backlog = 0  # bytes queued for this client and not yet written to its socket
+    _behind_since: float | None = None
+    _dropped = False
 
     def set_default_headers(self) -> None:
         """No JupyterHandler headers on a websocket."""
@@ -96,8 +103,35 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
             self.hub.router.remove(self.peer_id)
 
     def send(self, data: bytes) -> None:
-        with contextlib.suppress(WebSocketClosedError):  # the peer is going: on_close cleans up
-            self.write_message(data, binary=True)
+        """Queue a frame for this client. A client that stops reading (a sleeping laptop, a background tab)
+        must not make the hub buffer without end: past ``BACKLOG_HARD`` bytes not yet written, or past
+        ``BACKLOG_SOFT`` for ``BACKLOG_SECONDS``, it is dropped (it reconnects when it wakes)."""
+        if self._dropped:
+            return
+        try:
+            written = self.write_message(data, binary=True)
+        except WebSocketClosedError:  # the peer is going: on_close cleans up
+            return
+        self._backlog += len(data)
+        written.add_done_callback(functools.partial(self._written, len(data)))
+        now = time.monotonic()
+        if self._backlog <= BACKLOG_SOFT:
+            self._behind_since = None
+            return
+        self._behind_since = self._behind_since or now
+        if self._backlog > BACKLOG_HARD or now - self._behind_since > BACKLOG_SECONDS:
+            self._dropped = True
+            self.log.warning(
+                "dropped %s: it stopped reading (%d MiB waiting for %.0f s)",
+                self.client_id,
+                self._backlog >> 20,
+                now - self._behind_since,
+            )
+            self.close(1013, "too far behind: reconnect")
+            self.on_close()  # its route goes now, not when the socket's buffers drain
+
+    def _written(self, size: int, _future: Any) -> None:
+        self._backlog -= size
 
 
 class HubInfoHandler(HubMixin, APIHandler):
