@@ -65,7 +65,8 @@ class LocalHub:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=dict(os.environ),
+            # a headless run that the cache answers starts no kernel at all; the spare comes with the first
+            env={"SCOPEFLOW_SPARE_KERNEL": "lazy", **os.environ},
         )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:

@@ -118,6 +118,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.command == "serve":
+        # jsonschema (through jupyter-events) imports its optional IRI format checker, which builds 39
+        # grammars at import: about a second of every hub start, for a format nothing here checks
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
         from scopeflow.hub.app import Hub
 
         os.makedirs(os.path.join(args.data_dir, "files"), exist_ok=True)

@@ -111,7 +111,8 @@ class KernelEngine:
         self.keep_spare = keep_spare
         self._spare: asyncio.Future[tuple[str, Any]] | None = None
         self._closing = False
-        IOLoop.current().add_callback(self._refill)
+        if os.environ.get("SCOPEFLOW_SPARE_KERNEL") != "lazy":  # lazy: the first spare after the first start
+            IOLoop.current().add_callback(self._refill)
         router.on_disconnect.append(self._peer_gone)
 
     # -- queries ----------------------------------------------------------------------------------------
