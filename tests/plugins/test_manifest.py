@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -548,3 +549,21 @@ def test_pathological_files_parse_in_linear_time(filename, text):
     with contextlib.suppress(ManifestError):
         parse_plugin(text, filename)
     assert time.perf_counter() - started < 5, "parsing must not be quadratic in the file size"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("name: big\n" + "k: " + "x" * 70_000 + "\n", "more than 65536"),
+        ("name: deep\nv: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64"),
+        ("name: deep\nv:\n  " + "- " * 500 + "x\n", "nested more than 64"),
+        ('{"name": "deep", "v": ' + "[" * 5000 + "]" * 5000 + "}", "nested more than 64"),
+    ],
+)
+def test_huge_or_deep_configs_are_refused_at_once(config: str, message: str) -> None:
+    lang = "json" if config.startswith("{") else "yaml"
+    text = f'<config lang="{lang}">\n{config}</config>\n<script lang="python">\npass\n</script>\n'
+    started = time.monotonic()
+    with pytest.raises(ManifestError, match=message):
+        parse_plugin(text.encode(), "big.imjoy.html")
+    assert time.monotonic() - started < 1  # was 16-79 s on the hub's event loop

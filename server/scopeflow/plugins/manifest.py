@@ -304,14 +304,36 @@ def _parse_imjoy(text: str, name: str) -> dict[str, Any]:
     return common | {"type": plugin_type, "lang": lang, "format": "imjoy-html", "docs": docs_text, "ops": ops}
 
 
+MAX_CONFIG = 64 * 1024  # characters of a <config> block: real ones are a few hundred
+MAX_DEPTH = 64  # nesting of a config's lists and maps
+
+
+def _too_deep(text: str) -> bool:
+    """Whether brackets or YAML block lists nest past MAX_DEPTH (checked before any parser recurses)."""
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return any(len(line) - len(line.lstrip(" -")) > 2 * MAX_DEPTH for line in text.splitlines())
+
+
 def _load_config(block: _Block, name: str) -> dict[str, Any]:
     lang = block.attrs.get("lang", "json").lower()
+    if len(block.content) > MAX_CONFIG:
+        raise ManifestError(f"{name}: config: {len(block.content)} characters, more than {MAX_CONFIG}")
+    if _too_deep(block.content):
+        raise ManifestError(f"{name}: config: nested more than {MAX_DEPTH} levels deep")
     try:
         if lang in ("yaml", "yml"):
-            events = yaml.parse(block.content, yaml.SafeLoader)
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when there: far faster
+            events = yaml.parse(block.content, loader)
             if any(isinstance(event, yaml.AliasEvent) for event in events):
                 raise ManifestError(f"{name}: config: YAML aliases are not supported")  # no billion laughs
-            config = yaml.safe_load(block.content)
+            config = yaml.load(block.content, loader)
         elif lang == "json":
             config = json.loads(block.content)
         else:
@@ -320,9 +342,14 @@ def _load_config(block: _Block, name: str) -> dict[str, Any]:
         where = f"line {block.line + exc.lineno - 1} column {exc.colno}"
         raise ManifestError(f"{name}: config: invalid JSON at {where}: {exc.msg}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        error: Exception = exc
+        try:
+            yaml.safe_load(block.content)  # the pure-Python parser says where, as users know it
+        except yaml.YAMLError as again:
+            error = again
+        mark = getattr(error, "problem_mark", None)
         where = f" at line {block.line + mark.line}" if mark is not None else ""
-        raise ManifestError(f"{name}: config: invalid YAML{where}: {exc}") from None
+        raise ManifestError(f"{name}: config: invalid YAML{where}: {error}") from None
     except RecursionError:
         raise ManifestError(f"{name}: config: nested too deeply") from None
     if not isinstance(config, dict):
