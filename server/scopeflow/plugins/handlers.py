@@ -36,7 +36,9 @@ class PluginsHandler(PluginMixin, APIHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        body = self.get_json_body() or {}
+        body = self.body()
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, 'send {"url": "..."} or {"source": "...", "filename": "..."}')
         url = body.get("url")
         source = body.get("source")
         try:

@@ -97,8 +97,8 @@ class WorkflowRunner:
         """Rescan the registry if a plugin file the document uses changed (or appeared) since the last scan,
         so that pins and cache keys name the code that really runs."""
         nodes = doc.get("nodes") if isinstance(doc, dict) else None
-        ids = {n.get("plugin") for n in nodes if isinstance(n, dict)} if isinstance(nodes, list) else set()
-        for plugin_id in sorted(i for i in ids if isinstance(i, str)):
+        found = [n.get("plugin") for n in nodes if isinstance(n, dict)] if isinstance(nodes, list) else []
+        for plugin_id in sorted({i for i in found if isinstance(i, str)}):
             manifest = self.registry.resolve(plugin_id)
             try:
                 current = manifest is not None and file_sha256(manifest.path) == manifest.sha256
