@@ -73,9 +73,14 @@ export async function runOp(plugin: PluginManifest, op: OpSpec, values: Record<s
   }));
   try {
     const args = op.inputs.map((port) => argument(port, values[port.name]));
-    if (plugin.status.state !== "ready") patchStatus(plugin.id, { state: "starting" });
-    const service = await rpc().getPlugin(plugin.id);
-    patchStatus(plugin.id, { state: "ready", error: null });
+    let service: any;
+    if (plugin.type === "web-worker") {
+      service = await (await import("./workers")).startWorker(plugin); // runs in this tab, not on the hub
+    } else {
+      if (plugin.status.state !== "ready") patchStatus(plugin.id, { state: "starting" });
+      service = await rpc().getPlugin(plugin.id);
+      patchStatus(plugin.id, { state: "ready", error: null });
+    }
     if (typeof service[op.name] !== "function") throw new Error(`${plugin.name} has no function ${op.name}`);
     const result = await service[op.name](...args);
     const seconds = (performance.now() - started) / 1000;

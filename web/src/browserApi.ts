@@ -1,7 +1,9 @@
 // The api plugins call (`api.showMessage(...)` in a Python kernel or a window): registered as `imjoy-api`.
 
 import { addImage, addLog, addTable, ask, get, set } from "./store";
-import { asTable, fromNdarray, isNdarray, typedFromBytes } from "./images";
+import { request } from "./hub";
+import { asTable, fromNdarray, isNdarray, openFile, typedFromBytes } from "./images";
+import { decodeDataUrl, offlineMessage, whereIs } from "./offline";
 
 type Caller = string;
 
@@ -26,11 +28,73 @@ function numbersOf(value: unknown): number[] | null {
   return null;
 }
 
+const EXTENSIONS: Record<string, string> = {
+  "image/png": ".png",
+  "image/jpeg": ".jpg",
+  "image/jpg": ".jpg",
+  "image/tiff": ".tif",
+  "image/tif": ".tif",
+};
+
+const pluginName = (caller: Caller): string => get().plugins.find((p) => p.id === caller)?.name ?? caller;
+
+/** A window that is only a message, in a tab where the window would have been (and in the log). */
+function noteWindow(caller: Caller, name: string, text: string): { id: string; error: string } {
+  addLog("error", caller, text, undefined, true);
+  const id = `note-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  set((s) => ({ windows: [...s.windows, { id, pluginId: caller, name, kind: "note", text }], view: id }));
+  return { id, error: text };
+}
+
+/** ImJoy's `imjoy/image` window: an image from `src` (a data: URL or a file of the hub's), shown in the viewer.
+ * The hub reads the file (PNG, JPEG, TIFF) into pixels, as for a file the user opens. */
+async function showImageSrc(caller: Caller, name: string, src: string): Promise<unknown> {
+  const origin = window.location.origin;
+  let blob: Blob;
+  let filename = name;
+  if (src.startsWith("data:")) {
+    const decoded = decodeDataUrl(src);
+    if (!decoded) throw new Error(`${name}: not a data: URL`);
+    blob = new Blob([decoded.bytes as BlobPart], { type: decoded.type });
+    const ext = EXTENSIONS[decoded.type.toLowerCase()];
+    if (ext && !filename.toLowerCase().endsWith(ext)) filename += ext;
+  } else if (whereIs(src, origin) === "hub") {
+    const url = new URL(src, origin);
+    blob = await (await request(get().token || "", url.pathname + url.search)).blob();
+    const base = url.pathname.split("/").pop() || "image";
+    if (!/\.(png|jpe?g|tiff?)$/i.test(filename)) filename = /\.(png|jpe?g|tiff?)$/i.test(base) ? base : filename + (EXTENSIONS[blob.type] ?? ".png");
+  } else if (whereIs(src, origin) === "outside") {
+    return noteWindow(caller, name, offlineMessage(`${pluginName(caller)}'s image window "${name}"`, [src]));
+  } else {
+    throw new Error(`${name}: an image src must be a data: URL or a file of the hub's, not ${src.slice(0, 80)}`);
+  }
+  const image = await openFile(get().token || "", new File([blob], filename, { type: blob.type }));
+  image.name = name;
+  image.source = caller;
+  addImage(image);
+  return { id: image.id };
+}
+
 /** `createWindow`/`showDialog`: plots, images and tables go to the app's own views; a window plugin opens. */
 async function createWindow(caller: Caller, config: Record<string, any> = {}): Promise<unknown> {
   const type = String(config.type || "");
   const name = String(config.name || config.title || type || "window");
   const data = config.data ?? {};
+  const src = typeof config.src === "string" ? config.src : typeof data?.src === "string" ? data.src : null;
+  if (type === "imjoy/image" && src) return showImageSrc(caller, name, src);
+  if (type === "imjoy/markdown") {
+    const text = String(data?.source ?? data?.content ?? config.content ?? "");
+    const id = `md-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+    set((s) => ({ windows: [...s.windows, { id, pluginId: caller, name, kind: "markdown", text }], view: id }));
+    return { id };
+  }
+  if (src && (!type || type === "external" || type === "iframe")) {
+    if (whereIs(src, window.location.origin) === "outside") {
+      return noteWindow(caller, name, offlineMessage(`${pluginName(caller)}'s window "${name}"`, [src]));
+    }
+    if (/^data:image\//i.test(src) || /\.(png|jpe?g|tiff?)(\?|#|$)/i.test(src)) return showImageSrc(caller, name, src);
+    throw new Error(`createWindow: a window of a page (src ${JSON.stringify(src.slice(0, 80))}) is not supported: use a window plugin`);
+  }
   if (type === "scopeflow/plot") {
     const series: Record<string, number[]> = {};
     for (const [key, values] of Object.entries(data.series ?? {})) {
@@ -55,7 +119,7 @@ async function createWindow(caller: Caller, config: Record<string, any> = {}): P
   }
   const plugin = get().plugins.find((p) => p.id === type || p.name === type);
   if (plugin) return (await import("./windows")).openWindow(plugin, { data, config });
-  throw new Error(`createWindow: no window type ${JSON.stringify(type)} (try scopeflow/plot, scopeflow/table, an image, or a window plugin)`);
+  throw new Error(`createWindow: no window type ${JSON.stringify(type)} (try scopeflow/plot, scopeflow/table, imjoy/image, imjoy/markdown, an image, or a window plugin)`);
 }
 
 const calls: Record<string, (caller: Caller, ...args: any[]) => unknown> = {
@@ -90,13 +154,20 @@ export function browserApi(): Record<string, unknown> {
   return service;
 }
 
-/** The api a window plugin gets inside its iframe: the same calls, plus the hub's plugins. */
+/** A plugin by name: one that lives in the browser (a web worker, an open window), else the hub's. */
+export async function findPlugin(name: string, server: () => any): Promise<any> {
+  const local = await (await import("./workers")).browserPlugin(String(name));
+  return local ?? server().getPlugin(name);
+}
+
+/** The api a window or web-worker plugin gets: the same calls, plus the other plugins. */
 export function windowApi(caller: Caller, server: () => any): Record<string, unknown> {
   const api: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(calls)) api[name] = (...args: unknown[]) => fn(caller, ...args);
-  api.getPlugin = (name: string) => server().getPlugin(name);
+  api.getPlugin = (name: string) => findPlugin(name, server);
   api.call = async (pluginName: string, fn: string, ...args: unknown[]) => {
-    const plugin = await server().getPlugin(pluginName);
+    const plugin = await findPlugin(pluginName, server);
+    if (typeof plugin?.[fn] !== "function") throw new Error(`plugin ${pluginName} has no function ${fn}`);
     return plugin[fn](...args);
   };
   return api;

@@ -1,11 +1,18 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
+import { rpc } from "./actions";
+import { findPlugin } from "./browserApi";
 import { addImage, useStore } from "./store";
 import "./app.css";
 
 // for the browser tests, the benchmark and curious users in the console
-(window as unknown as { __scopeflow: unknown }).__scopeflow = { state: () => useStore.getState(), addImage };
+(window as unknown as { __scopeflow: unknown }).__scopeflow = {
+  state: () => useStore.getState(),
+  addImage,
+  /** a plugin's api as plugins get it: a web worker or an open window of this tab, else the hub's */
+  getPlugin: (name: string) => findPlugin(name, rpc),
+};
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

@@ -39,6 +39,18 @@ export interface WindowInstance {
   name: string;
   /** set when the window was opened by api.createWindow with data */
   data?: unknown;
+  /** a window plugin's frame (the default), markdown shown by the app, or a message instead of a window */
+  kind?: "frame" | "markdown" | "note";
+  /** the markdown, or the message */
+  text?: string;
+  /** said above the window (e.g. files it wanted from the internet) */
+  notes?: string[];
+}
+
+/** A web-worker plugin running in this tab (workers.ts). */
+export interface WorkerState {
+  state: "starting" | "ready" | "crashed";
+  error?: string;
 }
 
 interface State {
@@ -61,6 +73,8 @@ interface State {
   dialogs: Dialog[];
   plots: Record<string, Plot>;
   windows: WindowInstance[];
+  /** web-worker plugins running in this tab, by plugin id */
+  workers: Record<string, WorkerState>;
   /** what the centre shows: "viewer", "table", "workflow" or a window's id */
   view: string;
   /** the install dialog is open with this URL ("" for an empty one) */
@@ -87,6 +101,7 @@ export const useStore = create<State>(() => ({
   dialogs: [],
   plots: {},
   windows: [],
+  workers: {},
   view: "viewer",
   installUrl: null,
 }));

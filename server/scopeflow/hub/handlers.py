@@ -171,6 +171,7 @@ WINDOW_POLICY = "; ".join(
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
         "connect-src 'none'",
+        "worker-src blob:",  # web-worker plugins: a Worker made in the frame keeps its origin and policy
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'none'",

@@ -17,12 +17,18 @@ const STATE_LABEL: Record<string, string> = {
 };
 
 export function isWindow(plugin: PluginManifest): boolean {
-  return plugin.type === "window" || plugin.type === "web-worker" || plugin.type === "iframe";
+  return plugin.type === "window" || plugin.type === "iframe";
+}
+
+/** A web-worker plugin: runs in a Web Worker of this tab (workers.ts), its ops callable like a kernel's. */
+export function isWorker(plugin: PluginManifest): boolean {
+  return plugin.type === "web-worker";
 }
 
 export function StatusBadge({ plugin }: { plugin: PluginManifest }) {
+  const worker = useStore((s) => s.workers[plugin.id]);
   if (isWindow(plugin)) return <span className="sf-badge sf-state-window">browser</span>;
-  const state = plugin.status?.state ?? "stopped";
+  const state = isWorker(plugin) ? (worker?.state ?? "stopped") : (plugin.status?.state ?? "stopped");
   return (
     <span className={`sf-badge sf-state-${state}`} data-testid={`status-${plugin.id}`}>
       {STATE_LABEL[state] ?? state}
@@ -81,8 +87,11 @@ export function PluginPanel() {
   const plugin = useStore((s) => s.plugins.find((p) => p.id === s.selectedPlugin));
   const plots = useStore((s) => s.plots);
   const log = useStore((s) => s.log);
+  const worker = useStore((s) => (plugin ? s.workers[plugin.id] : undefined));
   if (!plugin) return <div className="sf-empty">Choose a plugin on the left.</div>;
-  const state = plugin.status?.state ?? "stopped";
+  const state = isWorker(plugin) ? (worker?.state ?? "stopped") : (plugin.status?.state ?? "stopped");
+  const crash = isWorker(plugin) ? worker?.error : plugin.status?.error;
+  const workers = () => import("../workers");
   const mine = log.filter((l) => l.source === plugin.id).slice(-8);
   const myPlots = Object.values(plots).filter((p) => p.source === plugin.id);
   const link = shareLink(plugin);
@@ -110,6 +119,19 @@ export function PluginPanel() {
           <button className="sf-primary" onClick={() => void import("../windows").then((w) => w.openWindow(plugin)).catch(() => undefined)} data-testid="open-window">
             Open window
           </button>
+        ) : isWorker(plugin) ? (
+          <>
+            {state !== "ready" && state !== "starting" && (
+              <button onClick={() => void workers().then((w) => w.startWorker(plugin)).catch(() => undefined)} data-testid="plugin-start">
+                Start
+              </button>
+            )}
+            {(state === "ready" || state === "starting") && (
+              <button onClick={() => void workers().then((w) => w.stopWorker(plugin.id))} data-testid="plugin-stop">
+                Stop
+              </button>
+            )}
+          </>
         ) : (
           <>
             {state !== "ready" && state !== "starting" && (
@@ -138,11 +160,14 @@ export function PluginPanel() {
           <button onClick={() => void removePlugin(plugin).catch((e) => addLog("error", plugin.id, String(e), undefined, true))}>Remove</button>
         )}
       </div>
-      {state === "crashed" && plugin.status.error && (
+      {state === "crashed" && crash && (
         <div className="sf-error" data-testid="plugin-crash">
-          <strong>The plugin crashed.</strong> Fix the cause, then Restart.
-          <pre>{plugin.status.error}</pre>
+          <strong>The plugin crashed.</strong> Fix the cause, then {isWorker(plugin) ? "Start" : "Restart"}.
+          <pre>{crash}</pre>
         </div>
+      )}
+      {isWorker(plugin) && (
+        <div className="sf-muted sf-small">runs in a Web Worker in this tab: no page, no network</div>
       )}
       {plugin.requirements.length > 0 && (
         <div className="sf-muted sf-small">requires: {plugin.requirements.join(", ")}</div>

@@ -3,6 +3,7 @@
 import { useEffect, useRef } from "react";
 import { set, useStore } from "../store";
 import { closeWindow, windowFrame } from "../frames";
+import { Markdown } from "./Markdown";
 
 export function WindowTabs() {
   const view = useStore((s) => s.view);
@@ -44,9 +45,32 @@ export function WindowTabs() {
 
 export function WindowView({ id, visible }: { id: string; visible: boolean }) {
   const host = useRef<HTMLDivElement>(null);
+  const win = useStore((s) => s.windows.find((w) => w.id === id));
   useEffect(() => {
     const frame = windowFrame(id);
     if (frame && host.current && frame.parentElement !== host.current) host.current.appendChild(frame);
   }, [id]);
-  return <div ref={host} className="sf-window" style={{ display: visible ? "flex" : "none" }} data-testid="window" />;
+  const kind = win?.kind ?? "frame";
+  return (
+    <div className="sf-window-box" style={{ display: visible ? "flex" : "none" }} data-testid={`window-box-${kind}`}>
+      {win?.notes?.map((note) => (
+        <div key={note} className="sf-window-note" data-testid="window-note">
+          {note}
+        </div>
+      ))}
+      {kind === "frame" && <div ref={host} className="sf-window" data-testid="window" />}
+      {kind === "markdown" && (
+        <div className="sf-window sf-window-markdown">
+          <Markdown text={win?.text ?? ""} />
+        </div>
+      )}
+      {kind === "note" && (
+        <div className="sf-window sf-window-offline">
+          <div className="sf-window-note" data-testid="window-note">
+            <strong>This window cannot open.</strong> {win?.text}
+          </div>
+        </div>
+      )}
+    </div>
+  );
 }
