@@ -150,6 +150,7 @@ class Hub(ExtensionApp):
         )
         self.manager.rpc.add_service(self.runner.service(), overwrite=True)
         self.documents = Documents(data / "workflows")
+        self.documents.recover()  # a hub killed mid-save leaves nothing half-done behind
         builtin = self.builtin_plugins_dir
         self.gallery = Gallery(Path(builtin) / "workflows" if builtin else None)
         self.transfer_store = self._transfer_store()

@@ -7,6 +7,7 @@ deleting a workflow removes ``NAME.json`` only, so its versions stay. The galler
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -85,7 +86,7 @@ class Documents:
         numbers = self._numbers(name)
         if path.is_file():  # a file saved without versions (copied in by hand) is kept first
             current = path.read_bytes()
-            if not numbers or self._version_path(name, numbers[-1]).read_bytes() != current:
+            if not self._in_history(name, current, numbers):
                 numbers.append(self._keep(name, current, numbers))
         if not numbers or self._version_path(name, numbers[-1]).read_bytes() != data:
             numbers.append(self._keep(name, data, numbers))
@@ -120,6 +121,33 @@ class Documents:
 
     def _version_path(self, name: str, number: int) -> Path:
         return self.versions_root / check_name(name) / f"{int(number)}.json"
+
+    def _in_history(self, name: str, data: bytes, numbers: list[int]) -> bool:
+        """Whether ``data`` is one of the kept versions (newest first: it is nearly always the last)."""
+        for number in reversed(numbers):
+            with contextlib.suppress(OSError):
+                if self._version_path(name, number).read_bytes() == data:
+                    return True
+        return False
+
+    def recover(self) -> None:
+        """After a crash: remove half-written files, and bring a document that is behind its history (the
+        hub died between keeping a version and writing the document) up to its last version."""
+        for folder in [self.root, *self.versions_root.glob("*")] if self.root.is_dir() else []:
+            for leftover in folder.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else []:
+            name = path.stem
+            if not NAME.match(name) or name in RESERVED:
+                continue
+            numbers = self._numbers(name)
+            if not numbers:
+                continue
+            last = self._version_path(name, numbers[-1]).read_bytes()
+            current = path.read_bytes()
+            if current != last and self._in_history(name, current, numbers[:-1]):
+                write_atomic(path, last)
 
     def _numbers(self, name: str) -> list[int]:
         folder = self.versions_root / check_name(name)
