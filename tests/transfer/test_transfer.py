@@ -6,10 +6,12 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -408,3 +410,26 @@ def test_web_app_codec_type_checks(node_arrays: list[str]) -> None:
     command = [str(tsc), "--noEmit", "--strict", "--target", "es2020", "--lib", "es2020,dom", str(source)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_a_declared_length_costs_no_memory_until_the_bytes_come(memory_hub: HubProcess) -> None:
+    """An upload that declares 1 GiB and sends nothing must not make the hub hold 1 GiB."""
+    prefix = memory_hub.json("/api/transfer?client_id=lazy-uploader")["prefix"]
+    name = prefix + "0" * 32
+    parts = urlsplit(memory_hub.url)
+    before = _rss_mib(memory_hub.process.pid)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(
+            f"PUT /api/transfer/{name} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: token {memory_hub.token}\r\nContent-Length: {1 << 30}\r\n\r\n".encode()
+            + b"\0" * 1000
+        )
+        time.sleep(1.5)
+        during = _rss_mib(memory_hub.process.pid)
+    assert during - before < 100, (before, during)
+    assert memory_hub.request("/api/hub")[0] == 200

@@ -37,6 +37,18 @@ MAX_UPLOAD = 1 << 36  # 64 GiB
 SEND_CHUNK = 1 << 22
 
 
+def _free_memory() -> int:
+    """Bytes of memory the system has available (Linux); unbounded where it cannot tell."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62
+
+
 class _Upload:
     """One blob being written, chunk by chunk."""
 
@@ -50,7 +62,10 @@ class _Upload:
                 raise web.HTTPError(507, f"shared memory has {free} bytes free, the array needs {size}")
             self.fd = segments.create(name)
         else:
-            self.buffer = bytearray(size)
+            free = _free_memory()
+            if size > free:
+                raise web.HTTPError(507, f"the hub has {free} bytes of memory free, the array needs {size}")
+            self.buffer = bytearray()  # grows with what arrives: a declared length costs nothing by itself
 
     def write(self, chunk: bytes) -> None:
         if self.done + len(chunk) > self.size:
@@ -60,7 +75,7 @@ class _Upload:
             while written < len(chunk):
                 written += os.pwrite(self.fd, view[written:], self.done + written)
         elif self.buffer is not None:
-            self.buffer[self.done : self.done + len(chunk)] = chunk
+            self.buffer += chunk
         self.done += len(chunk)
 
     def finish(self) -> None:
