@@ -5,7 +5,11 @@
   `.png`, or `.zarr` (an OME-Zarr 0.4 image: one resolution level, axes in the multiscales metadata).
 - `decode(data, name)` / `encode(image, format, axes)` → the same for bytes (uploads, downloads).
 
-Paths are on the machine that runs the plugin's kernel (the hub's, unless it runs on a gateway).
+Paths are on the machine that runs the plugin's kernel (the hub's, unless it runs on a gateway), and only
+in the folders `io` may use: the hub's files folder (`DATA_DIR/files`; a relative path is taken from there)
+and those listed in the environment variable `SCOPEFLOW_IO_DIRS` (separated by `:`, `;` on Windows) when
+the hub starts. Symbolic links and `..` are resolved before the check; any other path is refused with an
+error that names the allowed folders.
 """
 
 from typing import Literal
@@ -42,12 +46,16 @@ def write(image: Image, path: str, axes: str = "") -> str:
 
     from scopeflow.images import formats as data
 
+    target = _allowed(path, write=True)
     array = np.asarray(image)
     axes = axes or _default_axes(array.ndim)
-    if str(path).rstrip("/").lower().endswith(".zarr"):
-        write_ome_zarr(array, path, axes)
+    target.parent.mkdir(parents=True, exist_ok=True)  # inside an allowed folder: checked above
+    if target.name.lower().endswith(".zarr"):
+        if target.exists() and not _is_zarr(target):  # writing a zarr group empties its folder first
+            raise FileExistsError(f"{path} exists and is not an OME-Zarr image: it is left as it is")
+        write_ome_zarr(array, target, axes)
     else:
-        data.write_image(array, path, axes=axes)
+        data.write_image(array, target, axes=axes)
     return path
 
 
@@ -79,16 +87,58 @@ def _default_axes(ndim: int) -> str | None:
 
 
 def _read(path: str) -> tuple:
-    from pathlib import Path
-
     from scopeflow.images import formats as data
 
-    file = Path(path).expanduser()
+    file = _allowed(path)
     if not file.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if file.is_dir():
         return read_ome_zarr(file)
+    if not file.is_file():  # a FIFO or a device: reading it could block or never end
+        raise ValueError(f"{path} is not a file")
     return data.read_image(file)
+
+
+def folders() -> list:
+    """The folders `io` reads and writes in: the hub's files folder first (relative paths start there),
+    then those of `SCOPEFLOW_IO_DIRS`.
+
+    The hub's files folder is `SCOPEFLOW_FILES_DIR` when set, else `DATA_DIR/files` found beside the
+    jupyter runtime folder the hub keeps in its data dir (`DATA_DIR/runtime`, in the kernel's environment).
+    """
+    import os
+    from pathlib import Path
+
+    found = []
+    files = os.environ.get("SCOPEFLOW_FILES_DIR", "")
+    runtime = os.environ.get("JUPYTER_RUNTIME_DIR", "")
+    if not files and runtime:
+        data_dir = Path(runtime).parent
+        if Path(runtime).name == "runtime" and (data_dir / "files").is_dir() and (data_dir / "runs").is_dir():
+            files = str(data_dir / "files")
+    if files:
+        found.append(Path(files))
+    extra = os.environ.get("SCOPEFLOW_IO_DIRS", "")
+    found += [Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip()]
+    return [p for p in found if p.is_absolute()]
+
+
+def _allowed(path: str, write: bool = False):
+    """`path` resolved, if it lies in one of `folders()`; a PermissionError naming them otherwise."""
+    from scopeflow.images import formats as data
+
+    if not isinstance(path, str):
+        raise TypeError(f"a path is text, not {type(path).__name__}")
+    try:
+        return data.confine(path, folders(), write=write)
+    except PermissionError as exc:  # say how to allow more
+        raise PermissionError(
+            f"{exc} (more can be listed in SCOPEFLOW_IO_DIRS when the hub starts)"
+        ) from None
+
+
+def _is_zarr(folder) -> bool:
+    return folder.is_dir() and any((folder / n).is_file() for n in (".zgroup", ".zattrs", "zarr.json"))
 
 
 def write_ome_zarr(array, path, axes: str) -> None:

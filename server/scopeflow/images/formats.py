@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from scopeflow._util import SAMPLES_DIR, write_atomic
 __all__ = [
     "ImageError",
     "array_from_raw",
+    "confine",
+    "image_format",
     "list_samples",
     "load_sample",
     "read_image",
@@ -219,33 +223,92 @@ def _normalise(array: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
     return array, axes_out
 
 
+def image_format(name: str) -> str:
+    """``"tiff"`` or ``"png"`` for a format's name (``tiff``, ``tif`` or ``png``, any case), else ImageError.
+
+    Only these names: whatever else arrives (a path, a URL) is refused, never looked at further.
+    """
+    key = name.lower() if isinstance(name, str) else None
+    if key in ("tiff", "tif"):
+        return "tiff"
+    if key == "png":
+        return "png"
+    shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+    raise ImageError(f"unknown image format {shown}: use tiff or png")
+
+
 def write_image(
     array: np.ndarray,
-    target: str | Path,
+    target: str | os.PathLike[str],
     axes: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> bytes | None:
     """Write ``array`` as TIFF (OME-TIFF when axes are known) or PNG.
 
-    ``target`` is a format (``"tiff"``/``"png"``), giving the file's bytes back, or a path ending in
-    ``.tif``/``.tiff``/``.png``, which is written and gives ``None``. ``metadata`` (JSON-able, e.g. the
-    workflow that made the image) goes into the TIFF's description or the PNG's text chunk.
+    ``target`` is a format's name (a ``str``: ``"tiff"`` or ``"png"``, see :func:`image_format`), giving the
+    file's bytes back, or a path (a :class:`~pathlib.Path` or other ``os.PathLike``, never a ``str``)
+    ending in ``.tif``/``.tiff``/``.png``, which is written and gives ``None``; so a string that comes from
+    a request can never name a file. ``metadata`` (JSON-able, e.g. the workflow that made the image) goes
+    into the TIFF's description or the PNG's text chunk.
     """
     array = np.asarray(array)
-    path = None if str(target).lower() in ("tiff", "tif", "png") else Path(target)
-    fmt = (path.suffix.lstrip(".") if path else str(target)).lower()
+    if isinstance(target, str):
+        path, fmt = None, image_format(target)
+    elif isinstance(target, os.PathLike):
+        path = Path(target)
+        suffix = path.suffix.lstrip(".").lower()
+        if suffix not in ("tif", "tiff", "png"):
+            raise ImageError(f"{path.name}: write images to a .tif, .tiff or .png file")
+        fmt = image_format(suffix)
+    else:
+        raise TypeError(f"write_image needs a format name or a path, not {type(target).__name__}")
     if axes is not None and len(axes) != array.ndim:
         raise ImageError(f"axes {axes!r} do not match an array of {array.ndim} dimensions")
-    if fmt in ("tif", "tiff"):
-        data = _tiff_bytes(array, axes, metadata)
-    elif fmt == "png":
-        data = _png_bytes(array, axes, metadata)
-    else:
-        raise ImageError(f"unknown image format {fmt!r}: use tiff or png")
+    data = _tiff_bytes(array, axes, metadata) if fmt == "tiff" else _png_bytes(array, axes, metadata)
     if path is None:
         return data
     write_atomic(path, data)
     return None
+
+
+def confine(
+    path: str | os.PathLike[str], folders: Sequence[str | os.PathLike[str]], *, write: bool = False
+) -> Path:
+    """``path`` resolved, if it lies in one of ``folders``; a PermissionError naming them otherwise.
+
+    A relative path is taken from the first folder. Symbolic links and ``..`` are resolved (in ``path`` and
+    in the folders) before the check, so neither can lead out; a NUL byte, an empty path or a non-text one
+    is refused. With ``write``, the path must lie strictly inside a folder (a folder itself is never
+    replaced). What is checked is what is returned: use the returned path, not ``path``.
+    """
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(text, str):
+        raise TypeError(f"a path is text, not {type(path).__name__}")
+    if "\x00" in text:
+        raise ValueError("a path cannot hold a NUL byte")
+    if not text.strip():
+        raise ValueError("the path is empty")
+    roots = [Path(os.path.realpath(os.fspath(f))) for f in folders]
+    shown = text if len(text) <= 200 else text[:197] + "..."
+    refused = (
+        f"{shown} is outside the folders allowed here: {', '.join(str(r) for r in roots)}"
+        if roots
+        else f"{shown}: no folder is allowed here"
+    )
+    given = Path(text).expanduser()
+    if not given.is_absolute():
+        if not roots:
+            raise PermissionError(refused)
+        given = roots[0] / given
+    resolved = Path(os.path.realpath(given))
+    for root in roots:
+        if resolved == root and write:
+            raise PermissionError(f"{shown} is an allowed folder itself: write to a file in it")
+        if resolved == root:
+            return resolved
+        if resolved != root and resolved.is_relative_to(root):
+            return resolved
+    raise PermissionError(refused)
 
 
 def _tiff_bytes(array: np.ndarray, axes: str | None, metadata: dict[str, Any] | None) -> bytes:

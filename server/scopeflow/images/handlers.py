@@ -69,19 +69,30 @@ class ImageReadHandler(HubMixin, ArrayBody, APIHandler):
         self.finish_array(array, axes, name)
 
 
+# the only values of /api/images/write's ``format``: a str, which data.write_image never takes for a path
+WRITE_FORMATS = {"tiff": "tiff", "png": "png"}
+
+
 class ImageWriteHandler(HubMixin, APIHandler):
-    """``POST /api/images/write?format=tiff|png&shape=..&dtype=..&axes=..``: pixels in the body → a file."""
+    """``POST /api/images/write?format=tiff|png&shape=..&dtype=..&axes=..``: pixels in the body → a file.
+
+    The file comes back in the response and nowhere else: nothing in the request names a place to write,
+    and ``format`` is one of two names (anything else, a path included, is a 400).
+    """
 
     @web.authenticated
     def post(self) -> None:
         fmt = self.get_argument("format", "tiff")
+        if fmt not in WRITE_FORMATS:
+            raise web.HTTPError(400, f"format must be {' or '.join(WRITE_FORMATS)}")
         try:
             shape = [int(n) for n in self.get_argument("shape").split(",") if n != ""]
             array = data.array_from_raw(self.request.body, shape, self.get_argument("dtype"))
             axes = self.get_argument("axes", None) or None
-            file = data.write_image(array, fmt, axes=axes)
-        except (ValueError, data.ImageError) as exc:
+            file = data.write_image(array, WRITE_FORMATS[fmt], axes=axes)
+        except (ValueError, OverflowError, data.ImageError) as exc:
             raise web.HTTPError(400, str(exc)) from None
+        assert file is not None  # a format's name gives bytes, never writes a file
         self.finish(file, set_content_type="image/png" if fmt == "png" else "image/tiff")
 
 
