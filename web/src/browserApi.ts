@@ -1,6 +1,7 @@
 // The api plugins call (`api.showMessage(...)` in a Python kernel or a window): registered as `imjoy-api`.
 
 import { addImage, addLog, addTable, ask, get, set } from "./store";
+import { pluginAccess } from "./pluginAccess";
 import { request } from "./hub";
 import { asTable, fromNdarray, isNdarray, openFile, typedFromBytes } from "./images";
 import { decodeDataUrl, offlineMessage, whereIs } from "./offline";
@@ -160,14 +161,31 @@ export async function findPlugin(name: string, server: () => any): Promise<any> 
   return local ?? server().getPlugin(name);
 }
 
-/** The api a window or web-worker plugin gets: the same calls, plus the other plugins. */
+/** The other plugins a window or web-worker plugin may use (see pluginAccess): one check for the page. */
+const mayUse = pluginAccess(
+  () => get().plugins,
+  (title, text) => ask("confirm", title, text),
+);
+
+/** The api a window or web-worker plugin gets: the same calls, plus the plugins it declared or the user
+ * allowed; the hub's other services (and plugins nobody knows) are not reachable from it. */
 export function windowApi(caller: Caller, server: () => any): Record<string, unknown> {
   const api: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(calls)) api[name] = (...args: unknown[]) => fn(caller, ...args);
-  api.getPlugin = (name: string) => findPlugin(name, server);
+  const reach = async (name: string) => findPlugin((await mayUse(caller, name)).id, server);
+  const open = async (config: Record<string, any> = {}) => {
+    const type = String(config?.type || ""); // a window plugin's window gives its api back: the same check
+    if (get().plugins.some((p) => p.id === type || p.name === type)) await mayUse(caller, type);
+    return createWindow(caller, config);
+  };
+  api.createWindow = open;
+  api.showDialog = open;
+  api.getPlugin = (name: string) => reach(name);
   api.call = async (pluginName: string, fn: string, ...args: unknown[]) => {
-    const plugin = await findPlugin(pluginName, server);
-    if (typeof plugin?.[fn] !== "function") throw new Error(`plugin ${pluginName} has no function ${fn}`);
+    const plugin = await reach(pluginName);
+    if (typeof fn !== "string" || !Object.hasOwn(plugin ?? {}, fn) || typeof plugin[fn] !== "function") {
+      throw new Error(`plugin ${pluginName} has no function ${fn}`);
+    }
     return plugin[fn](...args);
   };
   return api;
