@@ -102,10 +102,22 @@ class Hub(ExtensionApp):
 
     @default("web_dir")
     def _default_web_dir(self) -> str:
-        for candidate in (REPO / "web" / "dist", PACKAGE / "static", REPO / "web"):
+        """The checkout's web/dist (scripts/setup builds it) when this is a source checkout, else the app a
+        wheel carries (package data, built by setup.py). Never web/ itself: its index.html is the unbuilt one
+        (it loads /src/main.tsx), a blank page. Read once, at start: so is the warning when there is none."""
+        candidates = [PACKAGE / "static"]
+        if PACKAGE == REPO / "server" / "scopeflow" and (REPO / "pyproject.toml").is_file():
+            candidates.insert(0, REPO / "web" / "dist")
+        for candidate in candidates:
             if (candidate / "index.html").is_file():
                 return str(candidate)
-        return str(PACKAGE / "static")
+        self.log.warning(
+            "scopeflow's web app is not built (no index.html in %s): / says so until it is. In a source "
+            "checkout run `bash scripts/setup` (or `cd web && npm ci && npm run build`); a wheel built with "
+            "Node.js and npm (without SCOPEFLOW_SKIP_WEB=1) carries the app.",
+            " or ".join(str(c) for c in candidates),
+        )
+        return str(candidates[0])  # a checkout: web/dist, where its build lands (reload the page then)
 
     def initialize_settings(self) -> None:
         server = self.server

@@ -193,11 +193,29 @@ class PageHandler(HubMixin, JupyterHandler):
     @allow_unauthenticated
     def get(self) -> None:
         path = Path(self.hub.web_dir) / self.page
-        if not path.is_file():
-            raise web.HTTPError(404, f"{self.page} is not built: run bash scripts/setup")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
-        self.finish(path.read_bytes())
+        if path.is_file():
+            self.finish(path.read_bytes())
+            return
+        # in plain words, for whoever opens the hub in a browser (the hub logged it at start too)
+        import html  # here: only this method of the module writes HTML
+
+        self.set_status(503)
+        self.finish(
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            "<title>scopeflow: the web app is not built</title></head><body>\n"
+            "<h1>scopeflow's web app is not built</h1>\n"
+            "<p>The hub is running, but it has no web app to show: there is no "
+            f"<code>{self.page}</code> in <code>{html.escape(str(path.parent))}</code>.</p>\n"
+            "<p>In a source checkout, build it with <code>bash scripts/setup</code>, or with "
+            "<code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code> (both need Node.js and npm), "
+            "then reload this page.</p>\n"
+            "<p>Installed from a wheel? A wheel built with Node.js and npm carries the app; this one was "
+            "built without it (<code>SCOPEFLOW_SKIP_WEB=1</code>): build the wheel again with npm installed "
+            "(<code>pip wheel .</code> in a checkout) and install that.</p>\n"
+            "<p>Workflows run without the app too: <code>scopeflow run</code>.</p>\n</body></html>\n"
+        )
 
 
 class IndexHandler(PageHandler):
