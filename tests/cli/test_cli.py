@@ -77,15 +77,78 @@ def test_refuses_to_run_without_a_token(tmp_path):
 
 @pytest.mark.hub
 def test_prints_the_url_to_open(tmp_path):
+    """To a file (a log, which a plugin kernel running as the same user could read), a token the user gave
+    is shown as ``...``; the URL is there all the same."""
     hub = start_hub(tmp_path, token="print-me-please")
     try:
         for _ in range(50):
-            if "?token=print-me-please" in hub.log():
+            if "?token=..." in hub.log():
                 break
             time.sleep(0.1)
-        assert f"{hub.url}/?token=print-me-please" in hub.log()
+        assert f"{hub.url}/?token=..." in hub.log()
+        assert "print-me-please" not in hub.log()
     finally:
         stop_hub(hub)
+
+
+@pytest.mark.hub
+def test_prints_a_generated_token(tmp_path):
+    """With no token given, the hub makes one, and the printed URL is the only place to learn it."""
+    import json
+    import re
+    import urllib.request
+
+    from scopeflow.cli.launcher import announced_url
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SCOPEFLOW_TOKEN", "JUPYTER_TOKEN")}
+    log_path = tmp_path / "hub.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scopeflow.cli.main", "serve", "--no-browser", "--port", str(free_port()),
+             "--data-dir", str(tmp_path / "data")],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (url := announced_url(log_path.read_text())) is None:
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        found = re.search(r"Open this URL in a browser:\s+\S+\?token=(\S+)", log_path.read_text())
+        assert found is not None and len(found.group(1)) >= 32
+        request = urllib.request.Request(
+            url + "/api/hub", headers={"Authorization": f"token {found.group(1)}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert json.load(answer)["hub"] == "scopeflow"
+        assert log_path.read_text().count(found.group(1)) == 1  # the announcement only, no log line
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_token_options_leave_no_token_behind(monkeypatch, tmp_path):
+    """--token-fd reads the token from a descriptor; every token variable leaves os.environ, which plugin
+    kernels inherit; --token is taken out of a command line."""
+    from scopeflow.cli.main import TOKEN_VARIABLES, take_token, without_token
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"from-a-pipe\n")
+    os.close(write_end)
+    for name in TOKEN_VARIABLES[:2]:
+        monkeypatch.setenv(name, "from-the-environment")
+    args = parser().parse_args(["serve", "--token-fd", str(read_end)])
+    assert take_token(args, ["serve"]) == "from-a-pipe"
+    assert not any(name in os.environ for name in TOKEN_VARIABLES)
+    monkeypatch.setenv("SCOPEFLOW_TOKEN", "from-the-environment")
+    assert take_token(parser().parse_args(["serve"]), ["serve"]) == "from-the-environment"
+    assert "SCOPEFLOW_TOKEN" not in os.environ
+    (tmp_path / "token").write_text("from-a-file\n")
+    monkeypatch.setenv("JUPYTER_TOKEN_FILE", str(tmp_path / "token"))
+    assert take_token(parser().parse_args(["serve"]), ["serve"]) == "from-a-file"
+    assert take_token(parser().parse_args(["serve"]), ["serve"]) is None  # the hub generates one
+    assert without_token(["serve", "--token", "T", "--port", "1", "--token=U", "--no-browser"]) == [
+        "serve", "--port", "1", "--no-browser",
+    ]  # fmt: skip
 
 
 def test_version():

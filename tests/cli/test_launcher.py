@@ -24,3 +24,18 @@ def test_a_token_that_starts_with_a_dash_still_starts_the_hub(tmp_path: Path):
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert isinstance(json.load(answer), dict)
     assert hub.process is not None and hub.process.poll() is not None  # stopped with the block
+
+
+def test_the_token_reaches_the_hub_on_a_pipe_only(tmp_path: Path):
+    """``scopeflow run``'s hub: the token is not on its command line, in its environment or in its log (a
+    temporary file that a plugin kernel, running as the same user, could read)."""
+    with LocalHub(tmp_path / "data") as hub:
+        assert hub.process is not None
+        token = hub.token.encode()
+        proc = Path(f"/proc/{hub.process.pid}")
+        if proc.is_dir():
+            assert b"scopeflow.cli.main" in (proc / "cmdline").read_bytes()
+            assert token not in (proc / "cmdline").read_bytes()
+            assert token not in (proc / "environ").read_bytes()
+        assert "Open this URL in a browser" in hub.log()
+        assert hub.token not in hub.log()

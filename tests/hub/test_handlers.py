@@ -23,9 +23,6 @@ DOORS = [
     ("GET", "/api/samples/nuclei-2d"),
     ("POST", "/api/images/read"),
     ("POST", "/api/images/write"),
-    ("GET", "/api/kernels"),
-    ("GET", "/api/sessions"),
-    ("GET", "/api/contents"),
 ]
 
 

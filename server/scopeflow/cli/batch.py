@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from scopeflow._http import redact
 from scopeflow._util import canonical_json, sha256_hex, utc_stamp, write_atomic
 from scopeflow.cli import inputs, provenance
 from scopeflow.cli.progress import Progress
@@ -401,8 +402,8 @@ def main(options: Options) -> int:
         print("interrupted", file=options.err)
         return 130
     except (OSError, RuntimeError, urllib.error.URLError) as exc:
-        print(f"error: {exc}", file=options.err)
+        print(f"error: {redact(str(exc))}", file=options.err)
         return EXIT_FAILED
     except Exception as exc:  # a remote error (the hub refused a call): say what it was
-        print(f"error: {type(exc).__name__}: {exc}", file=options.err)
+        print(f"error: {type(exc).__name__}: {redact(str(exc))}", file=options.err)
         return EXIT_FAILED

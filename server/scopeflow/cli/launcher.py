@@ -1,4 +1,5 @@
-"""A hub of one's own for a command-line run: ``scopeflow serve`` on a free loopback port, random token."""
+"""A hub of one's own for a command-line run: ``scopeflow serve`` on a free loopback port, random token (on a
+pipe: never on a command line or in an environment)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 
 __all__ = ["LocalHub"]
+
+TOKEN_VARIABLES = ("SCOPEFLOW_TOKEN", "JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")  # as in scopeflow.cli.main
 
 
 ANNOUNCED = re.compile(r"Open this URL in a browser:\s+(https?://[^\s?]+?)/?\?token=")
@@ -57,17 +60,34 @@ class LocalHub:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "scopeflow.cli.main", "serve", "--no-browser", "--host", "127.0.0.1",
-            "--port", str(self.port), f"--token={self.token}", "--data-dir", str(self.data_dir),
-            *self.extra_args,
+            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # a headless run that the cache answers starts no kernel at all; the spare comes with the first
-            env={"SCOPEFLOW_SPARE_KERNEL": "lazy", **os.environ},
-        )
+        # a headless run that the cache answers starts no kernel at all; the spare comes with the first
+        env = {"SCOPEFLOW_SPARE_KERNEL": "lazy", **os.environ}
+        # the token on a pipe: every local user can read a command line, every process of this user (the
+        # hub's kernels included) an environment
+        for name in TOKEN_VARIABLES:
+            env.pop(name, None)
+        read_end = None
+        if os.name == "posix":
+            read_end, write_end = os.pipe()
+            os.write(write_end, self.token.encode())
+            os.close(write_end)
+            command += ["--token-fd", str(read_end)]
+        else:  # no descriptors to pass: the hub takes it out of the environment its kernels get
+            env["SCOPEFLOW_TOKEN"] = self.token
+        try:
+            self.process = subprocess.Popen(
+                command,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                pass_fds=() if read_end is None else (read_end,),
+            )
+        finally:
+            if read_end is not None:
+                os.close(read_end)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

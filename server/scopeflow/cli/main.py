@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 
 from scopeflow import __version__
+
+# where a token may come from besides --token and --token-fd; none of them is left for the hub's kernels
+TOKEN_VARIABLES = ("SCOPEFLOW_TOKEN", "JUPYTER_TOKEN", "JUPYTER_TOKEN_FILE")
+ON_COMMAND_LINE = (
+    "scopeflow: warning: --token on a command line is visible to every user of this machine (ps, /proc); "
+    "give it in $SCOPEFLOW_TOKEN or on --token-fd instead"
+)
 
 
 def serve_argv(args: argparse.Namespace) -> list[str]:
@@ -25,9 +33,7 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
         # jupyter's contents API and the kernels' working directory: a folder of its own in the data dir
         f"--ServerApp.root_dir={os.path.join(os.path.abspath(args.data_dir), 'files')}",
     ]
-    token = args.token if args.token is not None else os.environ.get("SCOPEFLOW_TOKEN")
-    if token is not None:
-        argv.append(f"--IdentityProvider.token={token}")
+    # no token: every local user can read a command line (it goes in code, see main and auth.use_token)
     argv.extend(f"--Hub.plugins_dirs={os.path.abspath(p)}" for p in args.plugins_dir)
     if args.cache_gib is not None:
         argv.append(f"--Hub.cache_bytes={int(args.cache_gib * 2**30)}")
@@ -42,6 +48,91 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def add_token_options(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--token",
+        default=None,
+        help=f"{what}; visible to every local user: prefer the variable or --token-fd",
+    )
+    command.add_argument(
+        "--token-fd",
+        type=int,
+        default=None,
+        metavar="FD",
+        help="read the token from this open file descriptor (e.g. 3 with `3<file`), not from a command line",
+    )
+
+
+def given_token(
+    args: argparse.Namespace, variables: tuple[str, ...] = TOKEN_VARIABLES
+) -> tuple[str | None, str]:
+    """The token and where it came from: "fd", "argv", "env" (``variables``, in order; JUPYTER_TOKEN_FILE
+    names a file) or "none"."""
+    if args.token_fd is not None:
+        with os.fdopen(args.token_fd, "rb") as given:
+            return given.read().decode("utf-8").strip(), "fd"
+    if args.token is not None:
+        return args.token, "argv"
+    for name in variables:
+        if name in os.environ:
+            if name != "JUPYTER_TOKEN_FILE":
+                return os.environ[name], "env"
+            with open(os.environ[name], encoding="utf-8") as file:
+                return file.read().strip(), "env"
+    return None, "none"
+
+
+def without_token(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--token T`` / ``--token=T``."""
+    out: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        if arg == "--":
+            out += [arg, *values]
+            break
+        if arg == "--token":
+            next(values, None)
+        elif not arg.startswith("--token="):
+            out.append(arg)
+    return out
+
+
+def exec_without_token(token: str) -> None:
+    """Start this command again in this process (same pid, same stdio) with the token on a pipe, not on its
+    command line or in its environment: every process of the user (a plugin kernel) can read both in /proc
+    for as long as the process lives, and clearing os.environ does not change /proc/PID/environ.
+    Does not return (POSIX); returns without doing anything where that cannot be done."""
+    data = token.encode("utf-8")
+    if os.name != "posix" or len(data) > 16384:  # a pipe holds 64 KiB; a token is far smaller
+        return
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    env = {k: v for k, v in os.environ.items() if k not in TOKEN_VARIABLES}
+    flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]  # -X, -W, -I ... as now
+    command = [*without_token(sys.argv[1:]), "--token-fd", str(read_end)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *flags, "-m", "scopeflow.cli.main", *command], env)
+
+
+def take_token(
+    args: argparse.Namespace, argv: list[str] | None, variables: tuple[str, ...] = TOKEN_VARIABLES
+) -> str | None:
+    """The command's token, taken off the process: off its command line and environment block (by starting
+    the command again, when it runs from a real command line: ``argv`` None), and out of ``os.environ``,
+    which the hub's kernels inherit."""
+    token, source = given_token(args, variables)
+    if source == "argv" and token:
+        print(ON_COMMAND_LINE, file=sys.stderr)
+    if argv is None and token and source in ("argv", "env"):
+        exec_without_token(token)
+    for name in TOKEN_VARIABLES:
+        os.environ.pop(name, None)
+    return token
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="scopeflow", description="Deep learning for microscopy in the browser."
@@ -51,9 +142,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the hub and the web app")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9527, help="port (default 9527)")
-    serve.add_argument(
-        "--token", default=None, help="access token (default: $SCOPEFLOW_TOKEN, else generated)"
-    )
+    add_token_options(serve, "access token (default: $SCOPEFLOW_TOKEN, else generated)")
     serve.add_argument(
         "--data-dir",
         default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
@@ -108,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--format", default="tiff", choices=["tiff", "png"], help="image files (default tiff)")
     run.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
-    run.add_argument("--token", default=None, help="the --hub's token (default: $SCOPEFLOW_TOKEN)")
+    add_token_options(run, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     from scopeflow.cli import envs
 
     envs.add_parser(commands, os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"))
@@ -121,18 +210,35 @@ def main(argv: list[str] | None = None) -> None:
         # jsonschema (through jupyter-events) imports its optional IRI format checker, which builds 39
         # grammars at import: about a second of every hub start, for a format nothing here checks
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+        token = take_token(args, argv)  # first: it may start this command again, without the token
+        import secrets
+
+        from scopeflow._http import redact_logs
+        from scopeflow.hub import auth
         from scopeflow.hub.app import Hub
 
+        generated = token is None
+        if token is None:
+            token = secrets.token_urlsafe(32)
+        auth.use_token(token, generated=generated)  # in code: not in argv, a config file or the environment
+        redact_logs(token)
         os.makedirs(os.path.join(args.data_dir, "files"), exist_ok=True)
         # jupyter's runtime files (kernel connection files, cookie secret) live with the rest of the state
         os.environ.setdefault("JUPYTER_RUNTIME_DIR", os.path.join(os.path.abspath(args.data_dir), "runtime"))
+        # the folder of plugins' files (the io plugin reads and writes there, and nowhere else by default)
+        os.environ["SCOPEFLOW_FILES_DIR"] = os.path.join(os.path.abspath(args.data_dir), "files")
         Hub.launch_instance(argv=serve_argv(args))
     elif args.command == "run":
         from pathlib import Path
 
+        from scopeflow._http import redact_logs
         from scopeflow.cli.batch import Options
         from scopeflow.cli.batch import main as run_workflow
 
+        # the token of --hub (a hub started for the run gets one of its own, on a pipe)
+        token = take_token(args, argv if args.hub else [], ("SCOPEFLOW_TOKEN",))
+        if token:
+            redact_logs(token)
         options = Options(
             workflow=args.workflow,
             inputs=args.input,
@@ -140,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
             data_dir=args.data_dir,
             strict=args.strict,
             hub=args.hub,
-            token=args.token,
+            token=token,
             image_format=args.format,
             cache=not args.no_cache,
         )

@@ -21,6 +21,7 @@ from tornado.web import StaticFileHandler
 from traitlets import Bool, Float, Int, List, Unicode, default
 
 from scopeflow import __version__
+from scopeflow._http import safe_error_pages
 from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.hub.handlers import ASSETS
 from scopeflow.hub.handlers import default_handlers as hub_handlers
@@ -53,10 +54,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class HubServer(ServerApp):
+    """jupyter-server as the hub uses it: tornado, traitlets and the kernel manager (local or a gateway's),
+    but none of jupyter's own doors (``/api/kernels``, ``/api/contents``, ``/api/sessions``,
+    ``/api/shutdown``, ``/files``, ``/api``, ``/metrics``, its ``/static`` ...: the hub mounts its own) and
+    no file holding the token in the runtime dir, where plugin kernels could read it."""
+
+    default_services = ()  # type: ignore[assignment]  # none of jupyter's services
+    OPEN_FILE_SECONDS = 30  # how long the browser-open file (it holds the token) may stay for the browser
+
+    @default("no_browser_open_file")
+    def _default_no_browser_open_file(self) -> bool:
+        return not self.open_browser  # written only to open a browser, and removed soon after
+
+    def write_server_info_file(self) -> None:
+        """No ``jpserver-PID.json``: it holds the token (``jupyter server list`` does not list hubs)."""
+
+    def write_browser_open_files(self) -> None:
+        super().write_browser_open_files()
+        IOLoop.current().call_later(self.OPEN_FILE_SECONDS, self.remove_browser_open_files)
+
+    def init_webapp(self) -> None:
+        self.contents_manager.files_handler_class = None  # no /files/
+        super().init_webapp()
+        assert self.web_app is not None
+        # what jupyter mounts whatever the services: /api, /metrics, /static, robots.txt, redirects
+        rules = self.web_app.wildcard_router.rules
+        rules[:] = [r for r in rules if not getattr(r.target, "__module__", "").startswith("jupyter_server.")]
+        safe_error_pages(self.web_app)
+
+
 class Hub(ExtensionApp):
     """scopeflow hub: runs plugins in Jupyter kernels and routes imjoy-rpc between every party."""
 
     name = "scopeflow"
+    serverapp_class = HubServer
     extension_url = "/"
     load_other_extensions = False
     open_browser = False
@@ -196,12 +228,16 @@ class Hub(ExtensionApp):
         host = "127.0.0.1" if server.ip in ("", "0.0.0.0") else server.ip
         host = f"[{host}]" if ":" in host else host
         url = f"http://{host}:{server.port}{server.base_url}"
-        token = server.identity_provider.token
+        provider = server.identity_provider
+        announced = getattr(provider, "announced_token", None)
+        token = announced() if announced is not None else provider.token
         print(
             f"\n    scopeflow {__version__} is running. Open this URL in a browser:"
             f"\n\n        {url}?token={token}\n",
             flush=True,
         )
+        if token != provider.token:  # the user gave it, and this output goes to a file
+            print("    (... is the token you gave: the hub writes it to no file or log)\n", flush=True)
 
     def kernel_hub_url(self) -> str:
         """Where plugin kernels connect (read at each start: the port is known once bound)."""
@@ -240,6 +276,7 @@ class Hub(ExtensionApp):
             "workspace": self.workspace,
             "clients": sorted(c.split("/", 1)[-1] for c in self.router.routes),
             "plugins": len(self.registry.list()),
+            "kernels": sorted(self.server.kernel_manager.list_kernel_ids()),  # plugins' and the spare
         }
 
     async def stop_extension(self) -> None:

@@ -10,6 +10,7 @@ when one is attached, and are logged otherwise, never blocking a plugin.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import secrets
@@ -187,7 +188,7 @@ class WorkspaceManager:
             bool(token)
             and entry is not None
             and entry[1] > time.time()
-            and secrets.compare_digest(entry[0], str(token))
+            and hmac.compare_digest(entry[0].encode(), str(token).encode("utf-8", "surrogatepass"))
         )
 
     def update_client_info(self, info: dict[str, Any], context: Any = None) -> None:

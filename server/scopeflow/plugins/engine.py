@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import inspect
 import json
 import logging
@@ -157,7 +158,8 @@ class KernelEngine:
         plugin = self.plugins.get(client_id)
         if plugin is None or plugin.secret is None or not secret:
             return None
-        return plugin.generation if secrets.compare_digest(plugin.secret, secret) else None
+        given = secret.encode("utf-8", "surrogatepass")  # any text: bytes compare in constant time
+        return plugin.generation if hmac.compare_digest(plugin.secret.encode(), given) else None
 
     def kernel_connected(self, plugin_id: str, generation: int) -> None:
         plugin = self.plugins.get(plugin_id)
@@ -349,6 +351,12 @@ class KernelEngine:
             if inspect.isawaitable(started):  # a gateway kernel's client opens its channels asynchronously
                 await started
             await client.wait_for_ready(timeout=self.start_timeout)
+            # its connection file holds the key that signs messages to it: once the kernel has read it, no
+            # other plugin's kernel (the same user) may find it and take this kernel over
+            connection_file = getattr(self.kernel_manager.get_kernel(kernel_id), "connection_file", "")
+            if connection_file:
+                with contextlib.suppress(OSError):
+                    os.unlink(connection_file)
         except BaseException:
             self._spawn_shutdown(kernel_id)
             raise
