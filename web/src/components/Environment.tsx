@@ -52,11 +52,13 @@ export function EnvironmentInfo({ plugin }: { plugin: PluginManifest }) {
   if (state === "starting" && plugin.requirements.length > 0) return <InstallProgress plugin={plugin} />;
   if (!env || Object.keys(env.packages).length === 0) return null;
   const packages = Object.entries(env.packages).sort(([a], [b]) => a.localeCompare(b));
-  const own = env.key ? `its own environment (${env.installed?.length ?? 0} package(s) beside the hub's)` : "the hub's packages";
+  const where = env.key
+    ? `its own environment adds ${env.installed?.length ?? 0} to the hub's`
+    : "all from the hub's environment";
   return (
     <details className="sf-muted sf-small" data-testid="plugin-environment">
       <summary>
-        runs with {own}: {packages.length} package version(s)
+        packages ({where}): {packages.length}
       </summary>
       <ul>
         {packages.map(([name, version]) => (
