@@ -23,6 +23,7 @@ __all__ = [
     "SAMPLES_DIR",
     "canonical_json",
     "content_hash",
+    "free_memory",
     "plain",
     "sha256_hex",
     "utc_stamp",
@@ -45,6 +46,18 @@ def package_path(*parts: str) -> Path:
 BUILTIN_PLUGINS = package_path("builtin_plugins")  # one file per plugin, and folders of their weights
 GALLERY = BUILTIN_PLUGINS / "workflows"  # the example workflows
 SAMPLES_DIR = package_path("images", "samples")  # sample images with their licences
+
+
+def free_memory() -> int:
+    """Bytes of memory the system has available (Linux's MemAvailable); unbounded where it cannot tell."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62
 
 
 def utc_stamp(seconds: float | None = None) -> str:

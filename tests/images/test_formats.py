@@ -135,3 +135,43 @@ def test_hub_reads_uploads_and_writes_downloads(hub):
     assert np.array_equal(data.read_image(body)[0], image)
     status, body, _ = post_bytes(hub, "/api/images/write?format=png&shape=5,7&dtype=float32", image.tobytes())
     assert status == 400 and b"do not make" in body
+
+
+def tiff_declaring(width: int, height: int) -> bytes:
+    """A small TIFF whose header declares a ``width`` x ``height`` 16-bit image (its data is 8 bytes)."""
+    import struct
+
+    entries = [  # tag, type (3 short, 4 long), count, value
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 16),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8 + 2 + 12 * 9 + 4),
+        (277, 3, 1, 1),
+        (278, 4, 1, height),
+        (279, 4, 1, 8),
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        ifd += struct.pack("<HHI", tag, kind, count) + (
+            struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        )
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\x00" * 8
+
+
+def test_an_image_that_declares_more_pixels_than_the_limit_is_refused_before_reading():
+    with pytest.raises(data.ImageError, match=r"declares .* bytes of pixels"):
+        data.read_image(tiff_declaring(60_000, 60_000), "huge.tif")
+    array, axes = data.read_image(tiff_declaring(2, 2), "tiny.tif")  # the same file, small, reads
+    assert array.shape == (2, 2) and axes == "yx"
+
+
+def test_the_hub_refuses_huge_declarations_and_bad_axes_with_a_400(hub):
+    status, body, _ = post_bytes(hub, "/api/images/read?name=huge.tif", tiff_declaring(60_000, 60_000))
+    assert status == 400 and b"declares" in body
+    status, body, _ = post_bytes(
+        hub, "/api/images/write?format=tiff&shape=2,2&dtype=uint8&axes=qq", b"\0" * 4
+    )
+    assert status == 400 and b"axes" in body
+    assert hub.request("/api/hub")[0] == 200

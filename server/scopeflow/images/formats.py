@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from scopeflow._util import SAMPLES_DIR, write_atomic
+from scopeflow._util import SAMPLES_DIR, free_memory, write_atomic
 
 __all__ = [
     "ImageError",
@@ -179,13 +179,34 @@ def _read_tiff(data: bytes) -> tuple[np.ndarray, str]:
         if not tif.series:
             raise ImageError("the TIFF holds no image")
         series = tif.series[0]
+        _check_size(series.shape, series.dtype)  # what the file declares, before anything is allocated
         array = series.asarray()
         axes = series.axes.upper()
     return _normalise(array, axes)
 
 
+def _check_size(shape: tuple[int, ...], dtype: Any) -> None:
+    """Refuse an image whose declared pixels exceed :data:`MAX_BYTES` or the memory available."""
+    size = int(np.prod([int(n) for n in shape], dtype=object)) * np.dtype(dtype).itemsize
+    if size > MAX_BYTES:
+        raise ImageError(
+            f"it declares {size} bytes of pixels ({'x'.join(map(str, shape))}): the limit is {MAX_BYTES}"
+        )
+    free = free_memory()
+    if size > free:
+        raise ImageError(f"it declares {size} bytes of pixels and {free} bytes of memory are free")
+
+
+
 def _read_picture(data: bytes) -> tuple[np.ndarray, str]:
     import imageio.v3 as iio
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as header:  # reads the header only
+        width, height = header.size
+        _check_size(
+            (height, width, len(header.getbands())), "uint16" if header.mode.startswith("I") else "uint8"
+        )
 
     array = np.asarray(iio.imread(io.BytesIO(data)))
     if array.ndim == 2:
@@ -264,6 +285,8 @@ def write_image(
         raise TypeError(f"write_image needs a format name or a path, not {type(target).__name__}")
     if axes is not None and len(axes) != array.ndim:
         raise ImageError(f"axes {axes!r} do not match an array of {array.ndim} dimensions")
+    if axes is not None and (set(axes) - set(AXES_ORDER) or len(set(axes)) != len(axes) or axes[-2:] != "yx"):
+        raise ImageError(f"axes {axes!r}: each of t, c, z, y, x at most once, ending with yx")
     data = _tiff_bytes(array, axes, metadata) if fmt == "tiff" else _png_bytes(array, axes, metadata)
     if path is None:
         return data

@@ -6,6 +6,7 @@ headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import quote
@@ -60,10 +61,10 @@ class ImageReadHandler(HubMixin, ArrayBody, APIHandler):
     """``POST /api/images/read?name=F``: an image file in the body (TIFF/OME-TIFF, PNG, JPEG) → its pixels."""
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         name = self.get_argument("name", "image")
-        try:
-            array, axes = data.read_image(self.request.body, name)
+        try:  # decoding runs off the event loop: every other client keeps its answers meanwhile
+            array, axes = await asyncio.to_thread(data.read_image, self.request.body, name)
         except data.ImageError as exc:
             raise web.HTTPError(400, str(exc)) from None
         self.finish_array(array, axes, name)
@@ -81,7 +82,7 @@ class ImageWriteHandler(HubMixin, APIHandler):
     """
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         fmt = self.get_argument("format", "tiff")
         if fmt not in WRITE_FORMATS:
             raise web.HTTPError(400, f"format must be {' or '.join(WRITE_FORMATS)}")
@@ -89,7 +90,7 @@ class ImageWriteHandler(HubMixin, APIHandler):
             shape = [int(n) for n in self.get_argument("shape").split(",") if n != ""]
             array = data.array_from_raw(self.request.body, shape, self.get_argument("dtype"))
             axes = self.get_argument("axes", None) or None
-            file = data.write_image(array, WRITE_FORMATS[fmt], axes=axes)
+            file = await asyncio.to_thread(data.write_image, array, WRITE_FORMATS[fmt], axes=axes)
         except (ValueError, OverflowError, data.ImageError) as exc:
             raise web.HTTPError(400, str(exc)) from None
         assert file is not None  # a format's name gives bytes, never writes a file

@@ -25,7 +25,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from scopeflow._http import HubMixin
-from scopeflow._util import ID_RE
+from scopeflow._util import ID_RE, free_memory
 from scopeflow.transfer import segments
 from scopeflow.transfer.codec import INLINE_MAX
 from scopeflow.transfer.store import TransferStore
@@ -36,17 +36,6 @@ NAME = r"(?P<name>sf-[0-9a-f-]{1,120})"
 MAX_UPLOAD = 1 << 36  # 64 GiB
 SEND_CHUNK = 1 << 22
 
-
-def _free_memory() -> int:
-    """Bytes of memory the system has available (Linux); unbounded where it cannot tell."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 1 << 62
 
 
 class _Upload:
@@ -62,7 +51,7 @@ class _Upload:
                 raise web.HTTPError(507, f"shared memory has {free} bytes free, the array needs {size}")
             self.fd = segments.create(name)
         else:
-            free = _free_memory()
+            free = free_memory()
             if size > free:
                 raise web.HTTPError(507, f"the hub has {free} bytes of memory free, the array needs {size}")
             self.buffer = bytearray()  # grows with what arrives: a declared length costs nothing by itself
