@@ -188,6 +188,20 @@ export async function installUrl(url: string, sha256: string, publicOnly = false
   return manifest;
 }
 
+/** Install a plugin another one lists in its `dependencies`, exactly as previewed (`sha256`); unlike
+ * `installUrl` it leaves the selected plugin alone (the one the user installed stays selected). */
+export async function installDependencyUrl(
+  url: string,
+  sha256: string,
+  publicOnly: boolean,
+  neededBy: string,
+): Promise<PluginManifest> {
+  const manifest = await postJson<PluginManifest>(token(), "/api/plugins", { url, sha256, public_only: publicOnly });
+  await refreshPlugins();
+  addLog("info", manifest.id, `installed ${manifest.name} ${manifest.version} from ${url} (a dependency of ${neededBy})`);
+  return manifest;
+}
+
 export async function removePlugin(plugin: PluginManifest): Promise<void> {
   await request(token(), `/api/plugins/${plugin.id}`, { method: "DELETE" });
   await refreshPlugins();

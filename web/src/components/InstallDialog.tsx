@@ -1,30 +1,77 @@
 // Install a plugin from a URL (also `/?plugin=URL`): preview what it is, install only on Install/Trust.
 
-import { useEffect, useState } from "react";
-import { errorText, installUrl, previewUrl } from "../actions";
+import { useEffect, useRef, useState } from "react";
+import { errorText, installDependencyUrl, installUrl, previewUrl } from "../actions";
 import { useStore } from "../store";
+import { compareInstalled, firstLook, isLocalAddress, parseDependencies, type Dependency } from "../dependencies";
+import { get } from "../store";
 import type { PluginManifest } from "../types";
 import { Markdown } from "./Markdown";
 
-/** Loopback and private-network addresses are fetched only after the user says so. */
-export function isLocalAddress(url: string): boolean {
-  try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-    return (
-      host === "localhost" ||
-      host.endsWith(".local") ||
-      /^127\./.test(host) ||
-      /^10\./.test(host) ||
-      /^192\.168\./.test(host) ||
-      /^172\.(1[6-9]|2\d|3[01])\./.test(host) ||
-      /^169\.254\./.test(host) ||
-      host === "::1" ||
-      /^f[cd]/i.test(host) ||
-      host === "0.0.0.0"
-    );
-  } catch {
-    return false;
-  }
+export { isLocalAddress }; // (it lives in ../dependencies now; the workflow view imports it from here)
+
+/** A `dependencies` entry of the plugin being previewed, as the dialog shows it. */
+type DepRow = {
+  dep: Dependency;
+  state: "installed" | "unavailable" | "confirm" | "fetching" | "ready" | "failed" | "done";
+  message?: string;
+  installed?: { name: string; version?: string };
+  manifest?: PluginManifest;
+  publicOnly?: boolean;
+  replaces?: { name: string; version?: string };
+  checked?: boolean;
+};
+
+function DependencyRow({ row, index, onToggle, onFetch }: { row: DepRow; index: number; onToggle: () => void; onFetch: () => void }) {
+  const { dep, manifest } = row;
+  const where = dep.kind === "url" ? dep.url : dep.entry;
+  return (
+    <li className="sf-dep" style={{ margin: "6px 0", paddingLeft: 8, borderLeft: "3px solid var(--line)" }} data-testid={`dep-${index}`} data-state={row.state}>
+      <label style={{ display: "flex", alignItems: "baseline", gap: 6, flexWrap: "wrap" }}>
+        {row.state === "ready" && (
+          <input type="checkbox" style={{ width: "auto", margin: 0 }} checked={!!row.checked} onChange={onToggle} data-testid="dep-check" />
+        )}
+        <strong>{manifest?.name ?? dep.name}</strong>
+        {manifest && (
+          <span className="sf-muted">
+            {manifest.version} · {manifest.type} · id <code>{manifest.id}</code>
+          </span>
+        )}
+        {row.state === "installed" && <span className="sf-muted">· installed{row.installed?.version ? ` (${row.installed.version})` : ""}</span>}
+        {row.state === "done" && <span className="sf-muted">· installed now</span>}
+        {row.state === "fetching" && <span className="sf-muted">· fetching…</span>}
+      </label>
+      {where !== dep.name && <div className="sf-small sf-muted">{where}</div>}
+      {manifest && <div className="sf-small sf-muted">sha256 {manifest.sha256}</div>}
+      {manifest && manifest.requirements.length > 0 && <div className="sf-small">requirements: {manifest.requirements.join(", ")}</div>}
+      {row.replaces && (
+        <div className="sf-small sf-warning">
+          replaces the installed {row.replaces.name} {row.replaces.version}: left unticked
+        </div>
+      )}
+      {row.state === "confirm" && (
+        <div className="sf-small">
+          On a computer in your own network ({new URL(where).host}).{" "}
+          <button type="button" onClick={onFetch} data-testid="dep-fetch">
+            Preview it
+          </button>
+        </div>
+      )}
+      {row.message && (
+        <div className={row.state === "failed" ? "sf-small sf-error" : "sf-small sf-muted"} data-testid="dep-message">
+          {row.message}
+          {row.state === "failed" && row.publicOnly && isLocalAddress(where) === false && /private|loopback|confirm/i.test(row.message) && (
+            <>
+              {" "}
+              <button type="button" onClick={onFetch} data-testid="dep-fetch">
+                Fetch it anyway
+              </button>
+            </>
+          )}
+        </div>
+      )}
+    </li>
+  );
 }
 
 export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onClose: () => void }) {
@@ -34,18 +81,55 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
   const existing = useStore((s) => s.plugins.find((p) => p.id === manifest?.id));
   const [error, setError] = useState("");
   const [busy, setBusy] = useState("");
+  const [deps, setDeps] = useState<DepRow[]>([]);
+  const [installedMain, setInstalledMain] = useState(false);
+  const generation = useRef(0); // a new preview makes the answers for an older one stale
+  const patchDep = (gen: number, index: number, patch: Partial<DepRow>) => {
+    if (gen === generation.current) setDeps((rows) => rows.map((r, i) => (i === index ? { ...r, ...patch } : r)));
+  };
+  // each dependency's file is previewed the same way as the plugin itself: fetched and parsed, nothing runs
+  const fetchDep = async (gen: number, index: number, dep: Dependency, publicOnly: boolean) => {
+    if (dep.kind !== "url") return;
+    patchDep(gen, index, { state: "fetching", message: undefined, publicOnly });
+    try {
+      const found = await previewUrl(dep.url, publicOnly);
+      const { same, replaces } = compareInstalled(found, get().plugins);
+      if (same) patchDep(gen, index, { state: "installed", manifest: found, installed: same });
+      else patchDep(gen, index, { state: "ready", manifest: found, replaces, checked: !replaces });
+    } catch (err) {
+      patchDep(gen, index, {
+        state: "failed",
+        message: `cannot be previewed, so it is not installed (the plugin still is): ${errorText(err)}`,
+      });
+    }
+  };
   const preview = async (target: string, publicOnly = false) => {
+    const gen = ++generation.current;
     setBusy("preview");
     setError("");
     setManifest(null);
     setPreviewed(null);
+    setDeps([]);
+    setInstalledMain(false);
     try {
-      setManifest(await previewUrl(target, publicOnly));
+      const found = await previewUrl(target, publicOnly);
+      if (gen !== generation.current) return;
+      setManifest(found);
       setPreviewed({ url: target, publicOnly });
+      const rows: DepRow[] = parseDependencies(found.dependencies).map((dep) => {
+        const look = firstLook(dep, get().plugins, { url: target, publicOnly });
+        if (look.state === "installed") return { dep, state: "installed", installed: look.plugin };
+        if (look.state === "unavailable") return { dep, state: "unavailable", message: look.message };
+        return { dep, state: look.publicOnly === null ? "confirm" : "fetching", publicOnly: look.publicOnly ?? undefined };
+      });
+      setDeps(rows);
+      rows.forEach((row, i) => {
+        if (row.state === "fetching") void fetchDep(gen, i, row.dep, row.publicOnly ?? true);
+      });
     } catch (err) {
-      setError(errorText(err));
+      if (gen === generation.current) setError(errorText(err));
     } finally {
-      setBusy("");
+      if (gen === generation.current) setBusy("");
     }
   };
   // a shared link previews at once, unless it points into the user's own network
@@ -57,14 +141,31 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
     setBusy("install");
     setError("");
     try {
-      await installUrl(previewed.url, manifest.sha256, previewed.publicOnly); // exactly what was shown
-      onClose();
+      if (!installedMain) await installUrl(previewed.url, manifest.sha256, previewed.publicOnly); // exactly what was shown
+      setInstalledMain(true);
     } catch (err) {
       setError(errorText(err));
-    } finally {
       setBusy("");
+      return;
     }
+    // then the dependencies the user left ticked, each as previewed; one that fails does not undo the others
+    const gen = generation.current;
+    const failed: string[] = [];
+    for (const [i, row] of deps.entries()) {
+      if (row.state !== "ready" || !row.checked || !row.manifest || row.dep.kind !== "url") continue;
+      try {
+        await installDependencyUrl(row.dep.url, row.manifest.sha256, row.publicOnly ?? true, manifest.name);
+        patchDep(gen, i, { state: "done", checked: false });
+      } catch (err) {
+        failed.push(`${row.manifest.name}: ${errorText(err)}`);
+        patchDep(gen, i, { state: "failed", checked: false, message: `not installed: ${errorText(err)}` });
+      }
+    }
+    setBusy("");
+    if (failed.length) setError(`${manifest.name} is installed; these dependencies are not: ${failed.join("; ")}`);
+    else onClose();
   };
+  const ticked = deps.filter((r) => r.state === "ready" && r.checked).length;
   return (
     <div className="sf-modal" role="dialog" aria-label="Install a plugin" data-testid="install-dialog">
       <div className="sf-modal-box sf-wide">
@@ -119,16 +220,34 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
                 <Markdown text={manifest.docs} />
               </details>
             )}
+            {deps.length > 0 && (
+              <div className="sf-deps" data-testid="install-deps">
+                <div className="sf-small">
+                  <strong>dependencies</strong> (other plugins it uses; ticked ones are installed and trusted with it):
+                </div>
+                <ul style={{ listStyle: "none", paddingLeft: 0, margin: "4px 0" }}>
+                  {deps.map((row, i) => (
+                    <DependencyRow
+                      key={i}
+                      row={row}
+                      index={i}
+                      onToggle={() => patchDep(generation.current, i, { checked: !row.checked })}
+                      onFetch={() => void fetchDep(generation.current, i, row.dep, false)}
+                    />
+                  ))}
+                </ul>
+              </div>
+            )}
             <div className="sf-warning">
-              Nothing from this file has run. Installing lets its code run on this computer with your permissions:
+              {deps.some((r) => r.manifest) ? "Nothing from these files has run." : "Nothing from this file has run."} Installing lets its code run on this computer with your permissions:
               install only plugins from people you trust.
             </div>
           </div>
         )}
         <div className="sf-actions">
-          <button onClick={onClose}>Cancel</button>
-          <button className="sf-primary" disabled={!manifest || !previewed || previewed.url !== url || busy !== ""} onClick={() => void install()} data-testid="install-confirm">
-            {busy === "install" ? "Installing…" : "Install and trust"}
+          <button onClick={onClose}>{installedMain ? "Close" : "Cancel"}</button>
+          <button className="sf-primary" disabled={!manifest || !previewed || previewed.url !== url || busy !== "" || (installedMain && ticked === 0)} onClick={() => void install()} data-testid="install-confirm">
+            {busy === "install" ? "Installing…" : installedMain ? "Install ticked dependencies" : ticked ? `Install and trust (${ticked + 1} plugins)` : "Install and trust"}
           </button>
         </div>
       </div>
