@@ -114,10 +114,10 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
             return
         self._backlog += len(data)
         written.add_done_callback(functools.partial(self._written, len(data)))
-        now = time.monotonic()
-        if self._backlog <= BACKLOG_SOFT:
+        if self._backlog <= BACKLOG_SOFT:  # nearly always: nothing more to do on the hot path
             self._behind_since = None
             return
+        now = time.monotonic()
         self._behind_since = self._behind_since or now
         if self._backlog > BACKLOG_HARD or now - self._behind_since > BACKLOG_SECONDS:
             self._dropped = True

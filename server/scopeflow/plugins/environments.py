@@ -132,8 +132,9 @@ def _pip_specs(text: str, original: str) -> list[str]:
     return specs
 
 
-def hub_has(spec: str) -> bool:
-    """Whether the hub's own environment already satisfies one pip specification."""
+def hub_has(spec: str, versions: dict[str, str]) -> bool:
+    """Whether the hub's own environment (``versions``: see :func:`hub_versions`) satisfies one pip
+    specification."""
     if spec.startswith(("git+", "http://", "https://")):
         return False
     requirement = Requirement(spec)
@@ -141,11 +142,8 @@ def hub_has(spec: str) -> bool:
         return True  # not for this platform or Python
     if requirement.url:
         return False
-    try:
-        installed = importlib.metadata.version(requirement.name)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return requirement.specifier.contains(installed, prereleases=True)
+    installed = versions.get(canonicalize_name(requirement.name))
+    return installed is not None and requirement.specifier.contains(installed, prereleases=True)
 
 
 def hub_versions() -> dict[str, str]:
@@ -190,7 +188,7 @@ class Environments:
     def needs_layer(self, requirements: Sequence[str]) -> Plan | None:
         """The plan of a plugin that needs a layer, or None when the hub satisfies every requirement."""
         wanted = plan(requirements)
-        if wanted.repos or not all(hub_has(spec) for spec in wanted.pip):
+        if wanted.repos or not all(hub_has(spec, self.hub) for spec in wanted.pip):
             return wanted
         return None
 
@@ -284,7 +282,11 @@ class Environments:
     async def _resolve(self, wanted: Plan, work: Path, on_line: LineSink) -> tuple[dict[str, str], list[str]]:
         """Resolve with uv, held to the hub's versions of every package the plugin does not pin itself;
         returns every resolved package's version and what the layer must hold."""
-        pinned = [spec for spec in wanted.pip if not spec.startswith(("git+", "http")) and not hub_has(spec)]
+        pinned = [
+            spec
+            for spec in wanted.pip
+            if not spec.startswith(("git+", "http")) and not hub_has(spec, self.hub)
+        ]
         free = {canonicalize_name(Requirement(s).name) for s in pinned}  # the plugin asks for another version
         (work / "requirements.in").write_text("\n".join(wanted.pip) + "\n", encoding="utf-8")
         held = [

@@ -261,8 +261,10 @@ class PluginApi:
         """The content of the plugin file's ``<attachment name="...">`` block (a future, as in ImJoy)."""
         if name not in self._attachments:
             known = ", ".join(sorted(self._attachments)) or "none"
-            return self._failed(KeyError(f"api.getAttachment: no attachment named {name!r} (found: {known})"))
-        return self._done(self._attachments[name])
+            return self._settled(
+                error=KeyError(f"api.getAttachment: no attachment named {name!r} (found: {known})")
+            )
+        return self._settled(self._attachments[name])
 
     get_attachment = getAttachment
 
@@ -336,23 +338,14 @@ class PluginApi:
             return asyncio.ensure_future(coroutine, loop=self._loop)
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
-    def _done(self, value: Any) -> Any:
-        if _on_loop(self._loop):
-            future = self._loop.create_future()
-            future.set_result(value)
-            return future
-        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        done.set_result(value)
-        return done
-
-    def _failed(self, error: Exception) -> Any:
-        if _on_loop(self._loop):
-            future = self._loop.create_future()
+    def _settled(self, value: Any = None, error: Exception | None = None) -> Any:
+        """A future already holding ``value`` (or ``error``), of the kind the calling thread awaits."""
+        future: Any = self._loop.create_future() if _on_loop(self._loop) else concurrent.futures.Future()
+        if error is not None:
             future.set_exception(error)
-            return future
-        failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        failed.set_exception(error)
-        return failed
+        else:
+            future.set_result(value)
+        return future
 
 
 def _with_imjoy_arguments(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
