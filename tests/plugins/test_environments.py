@@ -68,9 +68,17 @@ async def test_layers_hold_only_what_the_hub_lacks_and_are_shared_by_equal_sets(
         importlib.metadata.version("tabulate")
     sizes = {info["key"]: info["bytes"] for info in envs.listing()}
     assert set(sizes) == {old.key, new.key} and all(size > 0 for size in sizes.values())
-    envs.in_use.add(new.key)
+    envs.hold(new.key, "a-plugin")
+    envs.hold(new.key, "another-plugin")
     assert envs.prune(keep_bytes=0) == [old.key]  # the one a kernel uses stays
-    assert [info["key"] for info in envs.listing()] == [new.key]
+    assert [(info["key"], info["in_use"]) for info in envs.listing()] == [(new.key, True)]
+    # another process on the same data dir sees the lease and keeps it too
+    other = Environments(tmp_path / "envs")
+    assert other.prune(everything=True) == [] and other.in_use(new.key)
+    envs.release("a-plugin")
+    assert other.in_use(new.key)  # one user is left
+    envs.release("another-plugin")
+    assert not other.in_use(new.key) and other.prune(everything=True) == [new.key]
 
 
 @pytest.mark.unit
@@ -111,6 +119,11 @@ async def test_plugins_pinning_conflicting_versions_answer_side_by_side(env_hub:
         assert hub_has_it["key"] is None and "numpy" in hub_has_it["packages"]
         logs = env_hub.json("/api/plugins/old-tables/logs")["logs"]
         assert any("tabulate" in entry["message"] for entry in logs)  # the installer's output
+        # a layer a running kernel uses is leased: `scopeflow envs prune` in another process keeps it
+        lease = next((env_hub.data_dir / "envs" / status["environment"]["key"]).glob(".in-use-by-*"))
+        assert lease.name == f".in-use-by-{env_hub.process.pid}"
+        assert env_hub.request("/api/plugins/old-tables/stop", "POST", {})[0] == 200
+        assert not lease.exists()  # stopped: prunable again
         print("start-up seconds:", {k: round(v, 2) for k, v in timings.items()})
     finally:
         await server.disconnect()

@@ -22,7 +22,9 @@ def add_parser(commands: argparse._SubParsersAction, data_dir: str) -> None:
     envs.add_argument(
         "--keep-gib", type=float, default=None, help="prune: keep the most recently used ones up to this size"
     )
-    envs.add_argument("--all", action="store_true", help="prune: remove every environment")
+    envs.add_argument(
+        "--all", action="store_true", help="prune: remove every environment no running plugin uses"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -31,7 +33,8 @@ def main(args: argparse.Namespace) -> int:
         found = envs.listing()
         for info in found:
             packages = ", ".join(info.get("installed") or []) or "nothing beyond the hub"
-            print(f"{info['key']}  {info['bytes'] / 2**20:8.1f} MiB  last used {info['last_used']}")
+            used = "  in use by a running plugin" if info["in_use"] else ""
+            print(f"{info['key']}  {info['bytes'] / 2**20:8.1f} MiB  last used {info['last_used']}{used}")
             print(f"    asks for: {', '.join(info.get('requirements') or [])}")
             print(f"    holds:    {packages}")
         total = sum(info["bytes"] for info in found)

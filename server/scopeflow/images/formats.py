@@ -197,7 +197,6 @@ def _check_size(shape: tuple[int, ...], dtype: Any) -> None:
         raise ImageError(f"it declares {size} bytes of pixels and {free} bytes of memory are free")
 
 
-
 def _read_picture(data: bytes) -> tuple[np.ndarray, str]:
     import imageio.v3 as iio
     from PIL import Image

@@ -279,7 +279,7 @@ class KernelEngine:
         to_log = functools.partial(self.record_log, plugin.id, "info")
         layer = await envs.prepare(manifest.requirements, to_log)
         if layer is not None:
-            envs.in_use.add(layer.key)
+            envs.hold(layer.key, plugin.id)
             plugin.environment = {"key": layer.key, "packages": layer.packages, "installed": layer.installed}
         return layer
 
@@ -461,6 +461,8 @@ class KernelEngine:
     async def _shutdown_kernel(self, plugin: Plugin) -> None:
         """Shut the plugin's kernel down; cancelling the caller never interrupts the shutdown itself."""
         kernel_id, plugin.kernel_id = plugin.kernel_id, None
+        if self.environments is not None:
+            self.environments.release(plugin.id)
         if plugin.reader is not None:
             plugin.reader.cancel()
             plugin.reader = None

@@ -48,6 +48,7 @@ __all__ = ["Environments", "Layer", "RequirementError", "plan"]
 log = logging.getLogger("scopeflow.plugins.environments")
 
 STEP_TIMEOUT = 600  # seconds one uv or git step may take before it is stopped
+LEASE = ".in-use-by-"  # a file in a layer's folder, named after the process whose kernels use it
 LineSink = Callable[[str], None]
 
 
@@ -172,7 +173,7 @@ class Environments:
         self._locks: dict[str, asyncio.Lock] = {}
         self._hub: dict[str, str] | None = None
         self._index: list[str] | None = None
-        self.in_use: set[str] = set()  # keys of layers a running kernel uses: never pruned
+        self._holders: dict[str, set[str]] = {}  # layer key → plugins whose kernels use it: never pruned
 
     # -- keys and lookups ---------------------------------------------------------------------------------
     @property
@@ -345,6 +346,37 @@ class Environments:
             self._index = _pip_index_options()
         return list(self._index)
 
+    # -- who uses a layer ---------------------------------------------------------------------------------
+    def hold(self, key: str, holder: str) -> None:
+        """``holder`` (a plugin) runs a kernel on this layer: it is not pruned, by this process or another
+        one sharing the data dir (a lease file names this process), until :meth:`release`."""
+        self.release(holder)
+        holders = self._holders.setdefault(key, set())
+        if not holders:
+            with contextlib.suppress(OSError):
+                (self.root / key / f"{LEASE}{os.getpid()}").touch()
+        holders.add(holder)
+
+    def release(self, holder: str) -> None:
+        """``holder``'s kernel is gone: the layer it used may be pruned again once nobody else uses it."""
+        for key, holders in list(self._holders.items()):
+            if holder in holders:
+                holders.discard(holder)
+                if not holders:
+                    del self._holders[key]
+                    with contextlib.suppress(OSError):
+                        (self.root / key / f"{LEASE}{os.getpid()}").unlink()
+
+    def in_use(self, key: str) -> bool:
+        """Whether a kernel of this hub, or of another live process on this data dir, runs on the layer."""
+        if self._holders.get(key):
+            return True
+        for lease in (self.root / key).glob(f"{LEASE}*"):
+            pid = lease.name.removeprefix(LEASE)
+            if pid.isdigit() and _alive(int(pid)):
+                return True
+        return False
+
     # -- listing and pruning ----------------------------------------------------------------------------
     def listing(self) -> list[dict[str, Any]]:
         found = []
@@ -355,6 +387,7 @@ class Environments:
                 continue
             info["bytes"] = _size(record.parent)
             info["last_used"] = utc_stamp(record.stat().st_mtime)
+            info["in_use"] = self.in_use(record.parent.name)
             found.append(info)
         return found
 
@@ -366,7 +399,7 @@ class Environments:
         total, removed = 0, []
         for record in layers:
             size = _size(record.parent)
-            if total + size <= budget or record.parent.name in self.in_use:
+            if total + size <= budget or self.in_use(record.parent.name):
                 total += size
                 continue
             shutil.rmtree(record.parent, ignore_errors=True)
@@ -439,6 +472,16 @@ def _pip_index_options() -> list[str]:
     if "--extra-index-url" in options:
         options += ["--index-strategy", "unsafe-best-match"]  # as pip does: the best version of any index
     return options
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _top_level(site: Path) -> set[str]:

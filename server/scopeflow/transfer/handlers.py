@@ -37,7 +37,6 @@ MAX_UPLOAD = 1 << 36  # 64 GiB
 SEND_CHUNK = 1 << 22
 
 
-
 class _Upload:
     """One blob being written, chunk by chunk."""
 

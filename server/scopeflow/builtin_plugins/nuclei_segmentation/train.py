@@ -544,9 +544,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="more labelled real images to train on: a folder with images/ and masks/ (repeatable)",
     )
-    parser.add_argument(
-        "--real-fraction", type=float, default=0.5, help="share of real crops in each batch"
-    )
+    parser.add_argument("--real-fraction", type=float, default=0.5, help="share of real crops in each batch")
     parser.add_argument(
         "--collage-fraction",
         type=float,
