@@ -431,3 +431,19 @@ def test_only_public_addresses_count_as_public(address: str, public: bool) -> No
     from scopeflow.plugins.registry import is_public
 
     assert is_public(address) is public
+
+
+def test_the_chosen_tag_is_kept_and_its_fields_read(tmp_path: Path) -> None:
+    plugins = copy(["tagged_requirements.imjoy.html"], tmp_path / "mine")
+    registry = Registry(None, [plugins], tmp_path / "data")
+    registry.scan()
+    (manifest,) = registry.list()
+    assert manifest.tag == "CPU"
+    with pytest.raises(ValueError, match="no tag 'TPU'"):
+        registry.choose_tag(manifest.id, "TPU")
+    gpu = registry.choose_tag(manifest.id, "GPU")
+    assert gpu.tag == "GPU" and gpu.requirements == gpu.config["requirements"]["GPU"]
+    again = Registry(None, [plugins], tmp_path / "data")  # a restarted hub: the choice is on disk
+    again.scan()
+    assert again.get(manifest.id).tag == "GPU"
+    assert again.get(manifest.id).requirements != manifest.requirements

@@ -197,3 +197,77 @@ async def test_a_dependency_that_changed_since_its_preview_is_refused(
     await dialog.get_by_role("button", name="Close").click()
     await expect(dialog).to_be_hidden()
     app.assert_offline()
+
+
+TAGGED = """<config lang="json">
+{
+  "name": "Tagged Counter",
+  "type": "native-python",
+  "version": "1.2.0",
+  "description": "Counts cells on the CPU or the GPU.",
+  "tags": ["CPU", "GPU"],
+  "runnable": false,
+  "requirements": {"CPU": [], "GPU": ["pip:scopeflow-test-gpu-only-lib==1.0"]},
+  "dependencies": {"CPU": [], "GPU": ["HELPER_URL"]}
+}
+</config>
+<script lang="python">
+from imjoy import api
+
+
+class ImJoyPlugin:
+    def setup(self):
+        api.log("tagged counter on " + api.TAG)
+
+    def run(self, ctx):
+        return api.TAG
+
+    def count(self, n=1):
+        return n
+
+
+api.export(ImJoyPlugin())
+</script>
+"""
+
+
+async def test_the_user_picks_a_tag_when_installing_and_later(
+    app: Recorded, file_server, deps_hub: HubProcess
+):
+    """ImJoy asks which of a plugin's ``tags`` to install: the requirements and dependencies keyed by tag
+    follow the choice, in the preview and once installed; a plugin that is not ``runnable`` shows no Run."""
+    page = app.page
+    base, folder = file_server
+    write_plugins(folder, base, [], folder / "ran.txt")
+    (folder / "tagged.imjoy.html").write_text(TAGGED.replace("HELPER_URL", f"{base}/helper.py"))
+
+    await page.get_by_role("button", name="Install plugin from URL").click()
+    dialog = page.get_by_test_id("install-dialog")
+    await dialog.get_by_test_id("install-url").fill(f"{base}/tagged.imjoy.html")
+    await dialog.get_by_test_id("install-preview").click()
+    card = dialog.get_by_test_id("install-preview-card")
+    await expect(card).to_contain_text("requirements: none")
+    await expect(dialog.get_by_test_id("install-tag")).to_have_value("CPU")  # ImJoy's default: the first
+    await expect(dialog.get_by_test_id("install-deps")).to_have_count(0)
+    await dialog.get_by_test_id("install-tag").select_option("GPU")
+    await expect(card).to_contain_text("requirements: pip:scopeflow-test-gpu-only-lib==1.0")
+    await expect(dialog.get_by_test_id("dep-0")).to_contain_text("Cell Helper", timeout=30_000)
+    await shot(page, "install-tag")
+    await dialog.get_by_test_id("dep-0").get_by_test_id("dep-check").uncheck()
+    await dialog.get_by_test_id("install-confirm").click()
+    await expect(dialog).to_be_hidden(timeout=30_000)
+
+    plugin = installed(deps_hub)["tagged-counter"]
+    assert (plugin["tag"], plugin["requirements"]) == ("GPU", ["pip:scopeflow-test-gpu-only-lib==1.0"])
+    panel = page.get_by_test_id("plugin-panel")
+    await expect(panel.get_by_test_id("plugin-tag")).to_have_value("GPU")
+    await expect(panel.get_by_test_id("plugin-not-runnable")).to_be_visible()
+    await expect(panel.get_by_test_id("op-run")).to_have_count(0)
+    await expect(panel.get_by_test_id("op-count")).to_be_visible()  # its other methods stay usable
+    await panel.get_by_test_id("plugin-tag").select_option("CPU")
+    await expect(panel).not_to_contain_text("scopeflow-test-gpu-only-lib", timeout=10_000)
+    plugin = installed(deps_hub)["tagged-counter"]
+    assert (plugin["tag"], plugin["requirements"]) == ("CPU", [])
+    status, _ = deps_hub.request("/api/plugins/tagged-counter/tag", "POST", {"tag": "TPU"})
+    assert status == 400
+    app.assert_offline()

@@ -216,3 +216,22 @@ async def test_a_window_plugin_loading_from_a_cdn_says_so_and_still_opens(app: R
     await shot(page, "imjoy-cdn-window")
     # the frame never asked for them: no request left, no policy violation
     app.assert_offline()
+
+
+async def test_the_ui_form_of_a_plugin_fills_ctx_config(app: Recorded):
+    """ImJoy shows a plugin's ``ui`` as a form and passes it to ``run`` as ``ctx.config``."""
+    page = app.page
+    await page.get_by_test_id("plugin-threshold-form").click()
+    form = page.get_by_test_id("op-run")
+    await expect(form.get_by_test_id("input-threshold")).to_have_value("128")  # its placeholder
+    await expect(form.get_by_test_id("input-method")).to_have_value("manual")
+    await expect(form).to_contain_text("threshold")
+    await form.get_by_test_id("input-threshold").fill("42")
+    await form.get_by_test_id("input-method").select_option("otsu")
+    await form.get_by_test_id("run-run").click()
+    await expect(form.get_by_test_id("run-done")).to_contain_text("threshold 42 by otsu (none)", timeout=60_000)
+    await shot(page, "imjoy-ui-form")
+    await form.get_by_test_id("input-threshold").fill("300")
+    await form.get_by_test_id("run-run").click()  # past its max: the form says so and does not run
+    await expect(form.locator("#field-threshold:invalid")).to_have_count(1)
+    await expect(form.get_by_test_id("run-done")).to_contain_text("threshold 42 by otsu")

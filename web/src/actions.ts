@@ -176,12 +176,13 @@ export interface Preview {
 }
 
 /** `publicOnly`: for previews the user did not ask for (a shared link): the hub refuses local addresses. */
-export async function previewUrl(url: string, publicOnly = false): Promise<PluginManifest> {
-  return postJson<PluginManifest>(token(), "/api/plugins", { url, preview: true, public_only: publicOnly });
+/** `tag`: one of an ImJoy plugin's `tags`; its fields keyed by tag (requirements, ...) are read for it. */
+export async function previewUrl(url: string, publicOnly = false, tag?: string): Promise<PluginManifest> {
+  return postJson<PluginManifest>(token(), "/api/plugins", { url, preview: true, public_only: publicOnly, tag });
 }
 
-export async function installUrl(url: string, sha256: string, publicOnly = false): Promise<PluginManifest> {
-  const manifest = await postJson<PluginManifest>(token(), "/api/plugins", { url, sha256, public_only: publicOnly });
+export async function installUrl(url: string, sha256: string, publicOnly = false, tag?: string): Promise<PluginManifest> {
+  const manifest = await postJson<PluginManifest>(token(), "/api/plugins", { url, sha256, public_only: publicOnly, tag });
   await refreshPlugins();
   set({ selectedPlugin: manifest.id });
   addLog("info", manifest.id, `installed ${manifest.name} ${manifest.version} from ${url}`, undefined, true);
@@ -200,6 +201,18 @@ export async function installDependencyUrl(
   await refreshPlugins();
   addLog("info", manifest.id, `installed ${manifest.name} ${manifest.version} from ${url} (a dependency of ${neededBy})`);
   return manifest;
+}
+
+/** Use another of an ImJoy plugin's `tags` (its kernel stops; the next run starts it with that tag). */
+export async function choosePluginTag(plugin: PluginManifest, tag: string): Promise<void> {
+  try {
+    await postJson<PluginManifest>(token(), `/api/plugins/${plugin.id}/tag`, { tag });
+    addLog("info", plugin.id, `${plugin.name} now uses the tag ${tag}`, undefined, true);
+  } catch (err) {
+    addLog("error", plugin.id, `could not use the tag ${tag}: ${errorText(err)}`, undefined, true);
+  } finally {
+    await refreshPlugins();
+  }
 }
 
 export async function removePlugin(plugin: PluginManifest): Promise<void> {

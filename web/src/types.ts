@@ -3,7 +3,7 @@
 
 import type { PluginManifest as Manifest } from "./generated/plugin-manifest";
 
-export type { OpSpec, PortSpec } from "./generated/plugin-manifest";
+export type { OpSpec, PortSpec, UiField } from "./generated/plugin-manifest";
 
 /** A plugin's runtime state, as the hub's engine reports it (Plugin.status() in plugins/engine.py). */
 export interface PluginStatus {

@@ -1,5 +1,5 @@
 """HTTP doors of the plugins: list, install (from a URL only after a preview the user trusted), start, stop,
-restart, logs, remove. Every one needs the token."""
+restart, logs, choose a tag, remove. Every one needs the token."""
 
 from __future__ import annotations
 
@@ -41,11 +41,13 @@ class PluginsHandler(PluginMixin, APIHandler):
             raise web.HTTPError(400, 'send {"url": "..."} or {"source": "...", "filename": "..."}')
         url = body.get("url")
         source = body.get("source")
+        tag = body.get("tag")  # the ImJoy tag the user picked in the preview
+        tag = tag if isinstance(tag, str) and tag else None
         try:
             if isinstance(url, str) and url:
                 public_only = body.get("public_only") is True  # a link nobody confirmed yet
                 if body.get("preview"):
-                    manifest = await self.hub.registry.preview_url(url, public_only)
+                    manifest = await self.hub.registry.preview_url(url, public_only, tag)
                 else:
                     trusted = body.get("sha256")  # what the user saw in the preview
                     trusted = trusted if isinstance(trusted, str) else None
@@ -54,6 +56,8 @@ class PluginsHandler(PluginMixin, APIHandler):
                 manifest = self.hub.registry.install_source(source, body["filename"])
             else:
                 raise ValueError('send {"url": "..."} or {"source": "...", "filename": "..."}')
+            if tag is not None and not body.get("preview") and tag != manifest.tag:
+                manifest = self.hub.registry.choose_tag(manifest.id, tag)
         except PluginChanged as exc:
             raise web.HTTPError(409, str(exc)) from exc
         except (ManifestError, ValueError) as exc:
@@ -106,6 +110,27 @@ class PluginActionHandler(PluginMixin, APIHandler):
         self.finish(json.dumps(self.hub.engine.status(plugin_id)))
 
 
+class PluginTagHandler(PluginMixin, APIHandler):
+    """``POST /api/plugins/ID/tag {"tag": "GPU"}``: use another of an ImJoy plugin's ``tags``. Its kernel
+    is stopped (its requirements may differ); the next call starts it with the new tag's environment."""
+
+    @web.authenticated
+    async def post(self, plugin_id: str) -> None:
+        manifest = self.manifest_or_404(plugin_id)
+        body = self.body()
+        tag = body.get("tag") if isinstance(body, dict) else None
+        if not isinstance(tag, str):
+            raise web.HTTPError(400, 'send {"tag": "..."}, one of the plugin\'s tags')
+        if tag not in manifest.tags:
+            raise web.HTTPError(400, f"{manifest.name} has no tag {tag!r} (its tags: {manifest.tags})")
+        if tag != manifest.tag:
+            await self.hub.engine.stop(manifest.id)
+            manifest = self.hub.registry.choose_tag(manifest.id, tag)
+        data = manifest.model_dump(mode="json", by_alias=True)
+        data["status"] = self.hub.engine.status(manifest.id)
+        self.finish(json.dumps(data))
+
+
 class PluginLogsHandler(PluginMixin, APIHandler):
     """``GET /api/plugins/ID/logs``: the plugin's recent output and api.log messages."""
 
@@ -120,4 +145,5 @@ default_handlers: list[tuple[str, type]] = [
     (rf"/api/plugins/{PLUGIN_ID}", PluginHandler),
     (rf"/api/plugins/{PLUGIN_ID}/(?P<action>start|stop|restart)", PluginActionHandler),
     (rf"/api/plugins/{PLUGIN_ID}/logs", PluginLogsHandler),
+    (rf"/api/plugins/{PLUGIN_ID}/tag", PluginTagHandler),
 ]

@@ -66,12 +66,15 @@ class UiField(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict, description="Its other keys, as written.")
 
 
-def choose_tag(config: dict[str, Any]) -> str:
-    """The tag ImJoy chooses when the user picks none: the first of ``tags``, else ``""``."""
+def choose_tag(config: dict[str, Any], wanted: str | None = None) -> str:
+    """``wanted`` when it is one of the config's ``tags``; else the tag ImJoy chooses when the user picks
+    none: the first of ``tags``, else ``""``."""
     tags = config.get("tags")
-    if isinstance(tags, list) and tags and isinstance(tags[0], str):
-        return tags[0]
-    return ""
+    if not isinstance(tags, list) or not tags:
+        return ""
+    if wanted is not None and wanted in tags:
+        return wanted
+    return tags[0] if isinstance(tags[0], str) else ""
 
 
 def for_tag(value: Any, tag: str, tags: Any, *, keyed: bool = False) -> Any:
@@ -141,10 +144,10 @@ def _words(text: str) -> list[str]:
         return text.split()
 
 
-def imjoy_fields(config: dict[str, Any]) -> dict[str, Any]:
+def imjoy_fields(config: dict[str, Any], tag: str | None = None) -> dict[str, Any]:
     """The manifest fields of an ImJoy config beyond those a PLUGIN dict has, with tag-keyed values read
-    for the default tag (the raw config keeps them whole)."""
-    tags, tag = config.get("tags"), choose_tag(config)
+    for ``tag`` (the user's choice; by default the first of ``tags``). The raw config keeps them whole."""
+    tags, tag = config.get("tags"), choose_tag(config, tag)
     fields: dict[str, Any] = {"tag": tag}
     for key in ("requirements", "dependencies"):
         value = requirement_list(for_tag(config.get(key), tag, tags, keyed=True))

@@ -146,7 +146,8 @@ class PluginManifest(_Spec):
     config: dict[str, Any] = Field(default_factory=dict, description="The raw ImJoy config ({} for .py).")
     tag: str = Field(
         default="",
-        description="The ImJoy tag chosen (the first of `tags`; '' if none): fields keyed by tag use it.",
+        description="The ImJoy tag in use (the user's choice, by default the first of `tags`; '' if none): "
+        "fields keyed by tag use it.",
     )
     api_version: str | None = Field(default=None, description="ImJoy api version the plugin is written for.")
     ui: Any = Field(default=None, description="The ImJoy `ui` string (or list) of the plugin's form.")
@@ -167,9 +168,15 @@ class ManifestError(ValueError):
 
 
 def parse_plugin(
-    source: str | bytes, filename: str, *, source_url: str | None = None, path: str | None = None
+    source: str | bytes,
+    filename: str,
+    *,
+    source_url: str | None = None,
+    path: str | None = None,
+    tag: str | None = None,
 ) -> PluginManifest:
-    """Parse a plugin file's content (the format follows the file name's suffix) into a manifest."""
+    """Parse a plugin file's content (the format follows the file name's suffix) into a manifest; an
+    ImJoy plugin's fields keyed by tag are read for ``tag`` when it is one of its ``tags``."""
     name = PurePosixPath(filename.replace("\\", "/")).name or filename
     if not name.lower().endswith((".html", ".py")):
         raise ManifestError(f"{name}: unsupported file type (expected .imjoy.html, .html or .py)")
@@ -185,7 +192,7 @@ def parse_plugin(
         raise ManifestError(f"{name}: empty file")
     imjoy = name.lower().endswith(".html")
     try:
-        fields = _parse_imjoy(text, name) if imjoy else _parse_python(text, name)
+        fields = _parse_imjoy(text, name, tag) if imjoy else _parse_python(text, name)
     except PortError as exc:
         raise ManifestError(str(exc)) from None
     try:
@@ -279,12 +286,12 @@ def read_attachments(text: str, filename: str) -> dict[str, str]:
     }
 
 
-def _parse_imjoy(text: str, name: str) -> dict[str, Any]:
+def _parse_imjoy(text: str, name: str, tag: str | None = None) -> dict[str, Any]:
     blocks = _blocks(text, name)
     if "config" not in blocks:
         raise ManifestError(f"{name}: config: no <config> block")
     config = _load_config(blocks["config"], name)
-    common = _common_fields(config, name, "config") | imjoy_fields(config)
+    common = _common_fields(config, name, "config") | imjoy_fields(config, tag)
     common["attachments"] = [k.removeprefix("attachment:") for k in blocks if k.startswith("attachment:")]
     plugin_type = legacy_type(config)
     if not plugin_type:

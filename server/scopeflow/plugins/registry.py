@@ -75,6 +75,7 @@ class Registry:
         self.installed_dir = Path(data_dir) / "plugins"
         self.versions_dir = self.installed_dir / ".versions"
         self.index_path = self.installed_dir / "index.json"
+        self.tags_path = self.installed_dir / "tags.json"  # plugin id → the ImJoy tag the user chose
         self.shadowed: list[dict[str, str]] = []  # {"id", "path" (hidden file), "by" (the file that won)}
         self._plugins: dict[str, PluginManifest] = {}
         self._names: dict[str, str] = {}  # a plugin's config name, exactly as written → its id
@@ -90,7 +91,7 @@ class Registry:
         plugins: dict[str, PluginManifest] = {}
         errors: list[dict[str, str]] = []
         shadowed: list[dict[str, str]] = []
-        index = self._read_index()
+        index, chosen = self._read_index(), self._read_tags()
         dirs = [self.builtin_dir, *self.extra_dirs, self.installed_dir]
         for directory in [Path(d) for d in dirs if d is not None and Path(d).is_dir()]:
             installed = directory.resolve() == self.installed_dir.resolve()
@@ -98,7 +99,11 @@ class Registry:
                 if not is_plugin_file(file):
                     continue
                 try:
-                    manifest = parse_plugin(file.read_bytes(), file.name, path=str(file))
+                    data = file.read_bytes()
+                    manifest = parse_plugin(data, file.name, path=str(file))
+                    tag = chosen.get(manifest.id)
+                    if isinstance(tag, str) and tag != manifest.tag and tag in manifest.tags:
+                        manifest = parse_plugin(data, file.name, path=str(file), tag=tag)
                 except (ManifestError, OSError) as exc:
                     errors.append({"path": str(file), "error": str(exc)})
                     continue
@@ -257,10 +262,12 @@ class Registry:
         except UnicodeDecodeError:
             raise ValueError(f"{final}: not UTF-8 text") from None
 
-    async def preview_url(self, url: str, public_only: bool = False) -> PluginManifest:
-        """Fetch and parse a plugin without storing anything."""
+    async def preview_url(
+        self, url: str, public_only: bool = False, tag: str | None = None
+    ) -> PluginManifest:
+        """Fetch and parse a plugin without storing anything (its fields keyed by tag read for ``tag``)."""
         final, text = await self.fetch(url, public_only=public_only)
-        return parse_plugin(text, _filename(final, text), source_url=final)
+        return parse_plugin(text, _filename(final, text), source_url=final, tag=tag)
 
     async def install_url(
         self, url: str, sha256: str | None = None, public_only: bool = False
@@ -324,12 +331,33 @@ class Registry:
             return True
         return False
 
+    def choose_tag(self, plugin_id: str, tag: str) -> PluginManifest:
+        """Use ``tag`` (one of the plugin's ``tags``) for its fields keyed by tag, from now on: its
+        requirements, dependencies, ``ui`` and ``api.TAG``. :class:`ValueError` if it has no such tag."""
+        manifest = self.get(plugin_id)
+        if tag not in manifest.tags:
+            offered = ", ".join(manifest.tags) or "none"
+            raise ValueError(f"{manifest.name} has no tag {tag!r} (its tags: {offered})")
+        chosen = self._read_tags()
+        chosen[manifest.id] = tag
+        self.installed_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.tags_path, json.dumps(chosen, indent=1, sort_keys=True).encode("utf-8"))
+        self.scan()
+        return self.get(manifest.id)
+
+    def _read_tags(self) -> dict[str, Any]:
+        return self._read_json(self.tags_path)
+
     def _read_index(self) -> dict[str, dict[str, Any]]:
+        return self._read_json(self.index_path)
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any]:
         try:
-            index = json.loads(self.index_path.read_text(encoding="utf-8"))
+            found = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return index if isinstance(index, dict) else {}
+        return found if isinstance(found, dict) else {}
 
     def _write_index(self, index: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.index_path, json.dumps(index, indent=1, sort_keys=True).encode("utf-8"))

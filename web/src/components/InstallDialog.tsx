@@ -103,7 +103,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
       });
     }
   };
-  const preview = async (target: string, publicOnly = false) => {
+  const preview = async (target: string, publicOnly = false, tag?: string) => {
     const gen = ++generation.current;
     setBusy("preview");
     setError("");
@@ -112,7 +112,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
     setDeps([]);
     setInstalledMain(false);
     try {
-      const found = await previewUrl(target, publicOnly);
+      const found = await previewUrl(target, publicOnly, tag);
       if (gen !== generation.current) return;
       setManifest(found);
       setPreviewed({ url: target, publicOnly });
@@ -141,7 +141,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
     setBusy("install");
     setError("");
     try {
-      if (!installedMain) await installUrl(previewed.url, manifest.sha256, previewed.publicOnly); // exactly what was shown
+      if (!installedMain) await installUrl(previewed.url, manifest.sha256, previewed.publicOnly, manifest.tag || undefined); // exactly what was shown
       setInstalledMain(true);
     } catch (err) {
       setError(errorText(err));
@@ -198,6 +198,23 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
               </span>
             </div>
             <p>{manifest.description}</p>
+            {manifest.tags.length > 1 && manifest.config?.tags && (
+              <label className="sf-small" style={{ display: "flex", gap: 6, alignItems: "center" }}>
+                variant (ImJoy tag):
+                <select
+                  style={{ width: "auto" }}
+                  value={manifest.tag}
+                  disabled={busy !== "" || installedMain}
+                  onChange={(e) => previewed && void preview(previewed.url, previewed.publicOnly, e.target.value)}
+                  data-testid="install-tag"
+                >
+                  {manifest.tags.map((t) => (
+                    <option key={t}>{t}</option>
+                  ))}
+                </select>
+                <span className="sf-muted">its requirements and dependencies follow the choice</span>
+              </label>
+            )}
             {existing && (
               <div className="sf-warning" data-testid="install-replaces">
                 This replaces the plugin <strong>{existing.name}</strong> {existing.version} (

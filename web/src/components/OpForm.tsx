@@ -1,7 +1,8 @@
 // One op as a form generated from its ports' schemas, with its run state, progress and errors.
 
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { runKey, runOp } from "../actions";
+import { formOf } from "../imjoyUi";
 import { get, useStore } from "../store";
 import type { OpSpec, PluginManifest, PortSpec } from "../types";
 
@@ -158,7 +159,9 @@ function Field({ port, value, onChange }: { port: PortSpec; value: unknown; onCh
   );
 }
 
-export function OpForm({ plugin, op }: { plugin: PluginManifest; op: OpSpec }) {
+export function OpForm({ plugin, op: called }: { plugin: PluginManifest; op: OpSpec }) {
+  const form = useMemo(() => formOf(plugin, called), [plugin, called]); // an ImJoy `run` with a `ui`: its fields fill ctx.config
+  const op = form?.op ?? called;
   const activeImage = useStore((s) => s.activeImage);
   const overlay = useStore((s) => s.overlay);
   const run = useStore((s) => s.runs[runKey(plugin.id, op.name)]);
@@ -190,7 +193,7 @@ export function OpForm({ plugin, op }: { plugin: PluginManifest; op: OpSpec }) {
       return;
     }
     setProblem("");
-    void runOp(plugin, op, parsed.args);
+    void runOp(plugin, called, form ? form.wrap(parsed.args) : parsed.args);
   };
   return (
     <form className="sf-op" onSubmit={submit} data-testid={`op-${op.name}`}>

@@ -1,7 +1,7 @@
 // The plugins: a list, and the selected plugin's status, actions, ops, plots, log and docs.
 
 import { useMemo, useState } from "react";
-import { pluginAction, removePlugin, shareLink } from "../actions";
+import { choosePluginTag, pluginAction, removePlugin, shareLink } from "../actions";
 import { addLog, set, useStore } from "../store";
 import type { PluginManifest } from "../types";
 import { EnvironmentInfo } from "./Environment";
@@ -114,9 +114,20 @@ export function PluginPanel() {
         <StatusBadge plugin={plugin} />
       </div>
       <p>{plugin.description}</p>
+      {plugin.tags.length > 1 && plugin.config?.tags && (
+        <label className="sf-small" style={{ display: "flex", gap: 6, alignItems: "center", marginBottom: 6 }}>
+          variant:
+          <select style={{ width: "auto" }} value={plugin.tag} onChange={(e) => void choosePluginTag(plugin, e.target.value)} data-testid="plugin-tag">
+            {plugin.tags.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </select>
+          <span className="sf-muted">(ImJoy tag: picks its requirements and options; changing it restarts the plugin)</span>
+        </label>
+      )}
       <div className="sf-actions">
         {isWindow(plugin) ? (
-          <button className="sf-primary" onClick={() => void import("../windows").then((w) => w.openWindow(plugin)).catch(() => undefined)} data-testid="open-window">
+          plugin.runnable && <button className="sf-primary" onClick={() => void import("../windows").then((w) => w.openWindow(plugin)).catch(() => undefined)} data-testid="open-window">
             Open window
           </button>
         ) : isWorker(plugin) ? (
@@ -181,7 +192,15 @@ export function PluginPanel() {
           </a>
         </div>
       )}
-      {!isWindow(plugin) && plugin.ops.map((op) => <OpForm key={`${plugin.id}.${op.name}.${plugin.sha256}`} plugin={plugin} op={op} />)}
+      {!plugin.runnable && (
+        <div className="sf-muted sf-small" data-testid="plugin-not-runnable">
+          Not run by itself: other plugins and workflows call it.
+        </div>
+      )}
+      {!isWindow(plugin) &&
+        plugin.ops
+          .filter((op) => plugin.runnable || op.name !== "run")
+          .map((op) => <OpForm key={`${plugin.id}.${op.name}.${plugin.sha256}.${plugin.tag}`} plugin={plugin} op={op} />)}
       {myPlots.map((p) => (
         <PlotView key={p.name} plot={p} />
       ))}

@@ -72,7 +72,7 @@ export interface PluginManifest {
     [k: string]: any;
   };
   /**
-   * The ImJoy tag chosen (the first of `tags`; '' if none): fields keyed by tag use it.
+   * The ImJoy tag in use (the user's choice, by default the first of `tags`; '' if none): fields keyed by tag use it.
    */
   tag: string;
   /**
