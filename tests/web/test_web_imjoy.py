@@ -229,7 +229,8 @@ async def test_the_ui_form_of_a_plugin_fills_ctx_config(app: Recorded):
     await form.get_by_test_id("input-threshold").fill("42")
     await form.get_by_test_id("input-method").select_option("otsu")
     await form.get_by_test_id("run-run").click()
-    await expect(form.get_by_test_id("run-done")).to_contain_text("threshold 42 by otsu (none)", timeout=60_000)
+    done = form.get_by_test_id("run-done")
+    await expect(done).to_contain_text("threshold 42 by otsu (none)", timeout=60_000)
     await shot(page, "imjoy-ui-form")
     await form.get_by_test_id("input-threshold").fill("300")
     await form.get_by_test_id("run-run").click()  # past its max: the form says so and does not run
