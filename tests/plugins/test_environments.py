@@ -6,8 +6,11 @@ seconds; they need the index, as installing a plugin does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +201,87 @@ async def test_git_and_repo_requirements_are_installed_and_cloned(tmp_path: Path
     assert (Path(layer.paths[0]) / "sf_git_probe.py").read_text() == "VALUE = 'from git'\n"
     clone = next(Path(p) for p in layer.paths if p.endswith("/repos/tools"))
     assert (clone / "sf_repo_probe.py").is_file()
+
+
+@pytest.mark.unit
+async def test_without_network_the_cache_serves_and_the_rest_fails_fast_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    online = Environments(tmp_path / "online")
+    assert await online.prepare(["tabulate==0.8.10"]) is not None  # in uv's cache from now on
+    with socket.socket() as closed:  # a proxy that refuses every connection: as good as no network
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "")
+    offline = Environments(tmp_path / "offline")
+    lines: list[str] = []
+    layer = await offline.prepare(["tabulate==0.8.10"], lines.append)
+    assert layer is not None and layer.packages == {"tabulate": "0.8.10"}
+    assert any("cached on this computer" in line for line in lines)
+    started = time.monotonic()
+    with pytest.raises(RequirementError) as caught:
+        await offline.prepare(["scopeflow-test-never-cached-zz==1.0"])
+    assert time.monotonic() - started < 60
+    message = str(caught.value)
+    assert "scopeflow-test-never-cached-zz" in message and "offline" in message
+
+
+def _stalling_server() -> tuple[socket.socket, list[socket.socket]]:
+    """A loopback HTTP server that accepts connections and never answers (a network that hangs)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, held
+
+
+@pytest.mark.hub
+def test_an_install_that_hangs_outlasts_the_start_timeout_and_stop_cancels_it(tmp_path: Path) -> None:
+    """Installing has timeouts of its own: the kernel's start-up timeout (here 3 s) counts only after it.
+    Stop (the app's Cancel) ends an install at once, leaving nothing half-built and no installer running."""
+    server, held = _stalling_server()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/tools.git"
+    source = f'PLUGIN = {{"name": "Hanging Install", "requirements": ["repo:{url}"]}}\n'
+    hub = start_hub(tmp_path, "--start-timeout", "3")
+    starting = threading.Thread(
+        target=hub.request, args=("/api/plugins/hanging-install/start", "POST", {}), daemon=True
+    )
+    try:
+        assert hub.request("/api/plugins", "POST", {"source": source, "filename": "hang.py"})[0] == 201
+        starting.start()  # answers only once the plugin is ready or crashed
+        deadline = time.monotonic() + 30
+        while not any("cloning" in m for m in logs(hub, "hanging-install")):
+            assert time.monotonic() < deadline, "the install never started"
+            time.sleep(0.1)
+        time.sleep(4)  # past the start-up timeout
+        assert hub.json("/api/plugins/hanging-install")["status"]["state"] == "starting"
+        started = time.monotonic()
+        assert hub.request("/api/plugins/hanging-install/stop", "POST", {})[0] == 200
+        assert time.monotonic() - started < 10
+        starting.join(10)
+        assert not starting.is_alive()
+        status = hub.json("/api/plugins/hanging-install")["status"]
+        assert (status["state"], status["environment"]) == ("stopped", None)
+        assert not list((hub.data_dir / "envs").glob(".*.part")), "a half-built layer was left"
+        assert not _git_clones_of(url), "the installer was left running"
+    finally:
+        stop_hub(hub)
+        server.close()
+        for connection in held:
+            connection.close()
+
+
+def _git_clones_of(url: str) -> list[str]:
+    found = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in found.splitlines() if url in line and "git" in line]
+
+
+def logs(hub: HubProcess, plugin: str) -> list[str]:
+    return [entry["message"] for entry in hub.json(f"/api/plugins/{plugin}/logs")["logs"]]

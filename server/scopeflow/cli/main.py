@@ -37,6 +37,8 @@ def serve_argv(args: argparse.Namespace) -> list[str]:
     argv.extend(f"--Hub.plugins_dirs={os.path.abspath(p)}" for p in args.plugins_dir)
     if args.cache_gib is not None:
         argv.append(f"--Hub.cache_bytes={int(args.cache_gib * 2**30)}")
+    if args.start_timeout is not None:
+        argv.append(f"--Hub.plugin_start_timeout={args.start_timeout}")
     if args.gateway_url:
         argv.append(f"--GatewayClient.url={args.gateway_url}")
     elif not os.environ.get("JUPYTER_GATEWAY_URL"):  # with a gateway, jupyter-server picks its own
@@ -163,6 +165,14 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         metavar="GIB",
         help="size budget of the workflow result cache, in GiB (default 2)",
+    )
+    serve.add_argument(
+        "--start-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a plugin's kernel may take to become ready, after its requirements are installed "
+        "(default 120)",
     )
     serve.add_argument(
         "--gateway-url", default=None, help="run plugin kernels on a Jupyter Kernel/Enterprise Gateway"

@@ -107,7 +107,9 @@ class Hub(ExtensionApp):
         help="URL plugin kernels use to reach this hub (default: http://127.0.0.1:PORT); "
         "set it when kernels run elsewhere, through a gateway."
     ).tag(config=True)
-    plugin_start_timeout = Float(120, help="Seconds a plugin may take to become ready.").tag(config=True)
+    plugin_start_timeout = Float(
+        120, help="Seconds a plugin may take to become ready once its requirements are installed."
+    ).tag(config=True)
     cache_bytes = Int(
         2 * 1024**3, help="Size budget of the workflow result cache in bytes (least recently used out first)."
     ).tag(config=True)

@@ -195,11 +195,15 @@ class KernelEngine:
             return
         generation, ready = plugin.generation, plugin.ready
         assert ready is not None
-        try:
-            await asyncio.wait_for(asyncio.shield(ready), self.start_timeout)
-        except TimeoutError:
-            await self._crash(plugin, generation, f"not ready within {self.start_timeout:.0f} s")
-            raise PluginCrashed(f"{plugin_id} crashed: {plugin.error}") from None
+        # the start-up timeout counts from the end of installing requirements (those steps have their own)
+        while not ready.done() and plugin.generation == generation:
+            since = time.monotonic() if plugin.installing else (plugin.installed_at or plugin.started_at)
+            remaining = (since or time.monotonic()) + self.start_timeout - time.monotonic()
+            if remaining <= 0:
+                await self._crash(plugin, generation, f"not ready within {self.start_timeout:.0f} s")
+                raise PluginCrashed(f"{plugin_id} crashed: {plugin.error}")
+            await asyncio.wait([ready], timeout=min(remaining, 1.0))
+        await asyncio.shield(ready)
 
     async def restart(self, plugin_id: str) -> None:
         await self.stop(plugin_id)
@@ -251,7 +255,7 @@ class KernelEngine:
         self._end_launch(plugin)
         plugin.secret = secrets.token_urlsafe(24)
         plugin.state, plugin.error = "starting", None
-        plugin.started_at = time.monotonic()
+        plugin.started_at, plugin.installed_at = time.monotonic(), None
         plugin.ready = asyncio.get_running_loop().create_future()
         plugin.ready.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
         plugin.task = asyncio.ensure_future(self._run(plugin, manifest, plugin.generation))
@@ -277,7 +281,11 @@ class KernelEngine:
                 "install packages; install them in the gateway's kernel environment"
             )
         to_log = functools.partial(self.record_log, plugin.id, "info")
-        layer = await envs.prepare(manifest.requirements, to_log)
+        plugin.installing = True
+        try:
+            layer = await envs.prepare(manifest.requirements, to_log)
+        finally:
+            plugin.installing, plugin.installed_at = False, time.monotonic()
         if layer is not None:
             envs.hold(layer.key, plugin.id)
             plugin.environment = {"key": layer.key, "packages": layer.packages, "installed": layer.installed}

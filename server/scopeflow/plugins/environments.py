@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +51,14 @@ log = logging.getLogger("scopeflow.plugins.environments")
 STEP_TIMEOUT = 600  # seconds one uv or git step may take before it is stopped
 LEASE = ".in-use-by-"  # a file in a layer's folder, named after the process whose kernels use it
 LineSink = Callable[[str], None]
+
+
+# what uv says when it cannot reach an index: no network, no DNS, a proxy that refuses
+_UNREACHABLE = re.compile(
+    r"tcp connect error|dns error|failed to lookup address|Connection refused|Network is unreachable|"
+    r"tunnel error|operation timed out|client error \(Connect\)",
+    re.I,
+)
 
 
 class RequirementError(ValueError):
@@ -337,7 +346,22 @@ class Environments:
         ]
         env = {**os.environ, "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "30")}
         env.pop("VIRTUAL_ENV", None)
-        await _run(command, on_line, " ".join(wanted.pip + wanted.repos), env=env)
+        what = " ".join(wanted.pip + wanted.repos)
+        try:
+            await _run(command, on_line, what, env=env)
+        except RequirementError as exc:
+            if not _UNREACHABLE.search(str(exc)):
+                raise
+            # no network: what uv's cache holds (an earlier install on this machine) still installs
+            on_line("the package index cannot be reached: trying with what is cached on this computer")
+            try:
+                await _run([*command, "--offline"], on_line, what, env=env)
+            except RequirementError:
+                raise RequirementError(
+                    f"could not install {what}: the package index cannot be reached (is this computer "
+                    "offline?) and the packages are not in the cache of earlier installs. Connect to the "
+                    f"network, or install them into the hub's environment.\n{str(exc).split(chr(10), 1)[-1]}"
+                ) from None
 
     def index_options(self) -> list[str]:
         """pip's index configuration (index, extra indexes, find-links, constraints) as uv options: uv does
@@ -416,6 +440,7 @@ async def _run(command: list[str], on_line: LineSink, what: str, env: dict[str, 
             stderr=asyncio.subprocess.STDOUT,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # a group of its own: stopping it stops its helpers too (git-remote-http)
         )
     except OSError as exc:
         raise RequirementError(f"{what}: could not run {command[0]}: {exc}") from None
@@ -430,8 +455,8 @@ async def _run(command: list[str], on_line: LineSink, what: str, env: dict[str, 
                     on_line(line)
             code = await process.wait()
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # the step and every helper it started
         await process.wait()
         if isinstance(sys.exc_info()[1], TimeoutError):
             raise RequirementError(

@@ -28,6 +28,8 @@ class Plugin:
     error: str | None = None
     logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
     started_at: float | None = None
+    installing: bool = False  # its requirements are being installed (the start-up timeout waits)
+    installed_at: float | None = None  # when installing ended, in this launch
     startup_seconds: float | None = None
     generation: int = 0
     secret: str | None = None  # the current launch's kernel connects with it
