@@ -243,3 +243,15 @@ async def test_api_exit_calls_exit_and_stops_the_plugin(compat_hub, client):
     assert any("exit called" in m for m in logs(compat_hub, ref))
     denoiser = await client.get_plugin(ref)  # starts again on the next use
     assert (await denoiser.run())["sigma"] == 2
+
+
+async def test_stopping_a_plugin_from_the_app_runs_its_exit(compat_hub, client, tmp_path):
+    """The app's Stop (the REST door) lets the plugin clean up in exit() before its kernel goes."""
+    marker = tmp_path / "exit.txt"
+    plugin = await client.get_plugin("Exit Marker")
+    assert await plugin.arm(str(marker)) is True
+    assert not marker.exists()
+    status, _ = compat_hub.request(f"/api/plugins/{plugin_id('Exit Marker')}/stop", "POST", {})
+    assert status == 200
+    assert marker.read_text() == "cleaned up"
+    assert compat_hub.json(f"/api/plugins/{plugin_id('Exit Marker')}")["status"]["state"] == "stopped"
