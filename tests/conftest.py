@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -239,9 +240,18 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A plain HTTP server on 127.0.0.1 serving tmp_path, like a colleague's web space."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with serve_folder(tmp_path) as base:
+        yield base, tmp_path
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over plain HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()

@@ -17,6 +17,7 @@ import pytest
 from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.plugins.manifest import ManifestError
 from scopeflow.plugins.registry import Registry, normalize_url
+from scopeflow.plugins.shorthand import parse_shorthand
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "plugins"
@@ -447,3 +448,50 @@ def test_the_chosen_tag_is_kept_and_its_fields_read(tmp_path: Path) -> None:
     again.scan()
     assert again.get(manifest.id).tag == "GPU"
     assert again.get(manifest.id).requirements != manifest.requirements
+
+
+async def test_github_shorthand_is_looked_up_in_the_repository_manifest(
+    file_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``owner/repo:Name@tag``, as ImJoy plugins list their dependencies: the repository's
+    manifest.imjoy.json names the file (under its uri_root); the default branch is master, else main."""
+    base, served = file_server
+    monkeypatch.setenv("SCOPEFLOW_GITHUB_RAW", base)  # a mirror of raw.githubusercontent.com
+    repo = served / "team" / "plugins" / "main"
+    (repo / "repository").mkdir(parents=True)
+    shutil.copy(FIXTURES / "tagged_requirements.imjoy.html", repo / "repository" / "denoise.imjoy.html")
+    plugins = [
+        {"name": "Other", "uri": "other.imjoy.html"},
+        {"name": "Tagged Denoiser", "uri": "denoise.imjoy.html"},
+    ]
+    (repo / "manifest.imjoy.json").write_text(json.dumps({"uri_root": "/repository", "plugins": plugins}))
+    registry = Registry(None, [], tmp_path / "data")
+    wanted = "team/plugins:Tagged Denoiser@GPU"
+    assert await registry.locate(wanted) == (f"{base}/team/plugins/main/repository/denoise.imjoy.html", "GPU")
+    preview = await registry.preview_url(wanted)
+    assert preview.tag == "GPU" and preview.source_url.endswith("/repository/denoise.imjoy.html")
+    installed = await registry.install_url(wanted, preview.sha256)
+    assert (installed.tag, installed.sha256) == ("GPU", preview.sha256)
+    with pytest.raises(ValueError, match="lists no plugin called 'Nobody'"):
+        await registry.preview_url("team/plugins:Nobody")
+    with pytest.raises(ValueError, match="cannot read the plugin list of team/absent"):
+        await registry.preview_url("team/absent:Tagged Denoiser")
+    with pytest.raises(ValueError, match="404"):  # the branch asked for has no manifest
+        await registry.preview_url("team/plugins@dev:Tagged Denoiser")
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("oeway/ImJoy-Plugins:Image Window", ("oeway/ImJoy-Plugins", "Image Window", None, None)),
+        ("a/b@v1.2:Tool@GPU", ("a/b", "Tool", "v1.2", "GPU")),
+        ("https://example.org/a:b", None),
+        ("Just A Name", None),
+    ],
+)
+def test_shorthand_parts(text: str, parts: tuple[str, str, str | None, str | None] | None) -> None:
+    found = parse_shorthand(text)
+    assert (found and (found.repo, found.name, found.branch, found.tag)) == parts or (found, parts) == (
+        None,
+        None,
+    )

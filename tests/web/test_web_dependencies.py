@@ -8,6 +8,8 @@ The plugin files are written here, in the patterns real ImJoy plugins use, and s
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from browser import Recorded, needs_chromium, open_app, shot
-from conftest import ARTIFACTS, ROOT, HubProcess, start_hub, stop_hub
+from conftest import ARTIFACTS, ROOT, HubProcess, serve_folder, start_hub, stop_hub
 
 WEB_PLUGINS = Path(__file__).parents[1] / "web_plugins"
 
@@ -68,11 +70,41 @@ api.export({ async setup() {} });
 """
 
 
+IMAGE_WINDOW = """<config lang="json">
+{"name": "Image Window", "type": "window", "version": "0.5.0", "description": "Shows an image."}
+</config>
+<window lang="html"><div>image</div></window>
+<script lang="javascript">
+api.export({ async setup() {} });
+</script>
+"""
+
+
 @pytest.fixture(scope="module")
-def deps_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+def github_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Stands in for raw.githubusercontent.com: a repository with a manifest.imjoy.json, on loopback."""
+    folder = tmp_path_factory.mktemp("github")
+    repo = folder / "oeway" / "ImJoy-Plugins" / "master"
+    (repo / "repository").mkdir(parents=True)
+    (repo / "repository" / "imageWindow.imjoy.html").write_text(IMAGE_WINDOW)
+    manifest = {
+        "uri_root": "",
+        "plugins": [{"name": "Image Window", "uri": "repository/imageWindow.imjoy.html"}],
+    }
+    (repo / "manifest.imjoy.json").write_text(json.dumps(manifest))
+    with serve_folder(folder) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def deps_hub(tmp_path_factory: pytest.TempPathFactory, github_mirror: str) -> Iterator[HubProcess]:
     if not (ROOT / "web" / "dist" / "index.html").exists():
         pytest.fail("the web app is not built: run bash scripts/setup")
-    running = start_hub(tmp_path_factory.mktemp("web-deps"), "--plugins-dir", str(WEB_PLUGINS))
+    os.environ["SCOPEFLOW_GITHUB_RAW"] = github_mirror
+    try:
+        running = start_hub(tmp_path_factory.mktemp("web-deps"), "--plugins-dir", str(WEB_PLUGINS))
+    finally:
+        del os.environ["SCOPEFLOW_GITHUB_RAW"]
     yield running
     stop_hub(running)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -98,7 +130,7 @@ def installed(hub: HubProcess) -> dict[str, dict]:
 
 
 async def test_dependencies_are_previewed_and_installed_only_when_ticked(
-    app: Recorded, file_server, deps_hub: HubProcess
+    app: Recorded, file_server, deps_hub: HubProcess, github_mirror: str
 ):
     page = app.page
     base, folder = file_server
@@ -109,7 +141,7 @@ async def test_dependencies_are_previewed_and_installed_only_when_ticked(
         f"http://localhost:{port}/extra.imjoy.html",  # another host in the user's network: only when asked
         f"{base}/missing.imjoy.html",  # not there
         "https://plugins.invalid/remote.imjoy.html",  # cannot be reached (as when offline)
-        "oeway/ImJoy-Plugins:Image Window",  # GitHub shorthand: a repository's manifest, not looked up
+        "oeway/ImJoy-Plugins:Image Window",  # GitHub shorthand: looked up in the repository's manifest
         "Greeter window",  # a plain name, installed (tests/web_plugins)
         "Nowhere Plugin",  # a plain name nobody has
     ]
@@ -141,13 +173,17 @@ async def test_dependencies_are_previewed_and_installed_only_when_ticked(
     await expect(row[2].get_by_test_id("dep-message")).to_contain_text("404")
     await expect(row[3]).to_have_attribute("data-state", "failed", timeout=30_000)
     await expect(row[3].get_by_test_id("dep-message")).to_contain_text("could not fetch")
-    await expect(row[4]).to_have_attribute("data-state", "unavailable")
-    await expect(row[4].get_by_test_id("dep-message")).to_contain_text("oeway/ImJoy-Plugins")
+    # (the mirror is on loopback, so the hub asks first, as for any address in the user's network)
+    await expect(row[4]).to_have_attribute("data-state", "failed", timeout=30_000)
+    await expect(row[4].get_by_test_id("dep-message")).to_contain_text("loopback")
+    await row[4].get_by_test_id("dep-fetch").click()
+    await expect(row[4]).to_have_attribute("data-state", "ready", timeout=30_000)
+    await expect(row[4]).to_contain_text("0.5.0")
     await expect(row[5]).to_have_attribute("data-state", "installed")
     await expect(row[5]).to_contain_text("installed")
     await expect(row[6]).to_have_attribute("data-state", "unavailable")
     await expect(row[6].get_by_test_id("dep-message")).to_contain_text('no plugin called "Nowhere Plugin"')
-    await expect(dialog.get_by_test_id("install-confirm")).to_have_text("Install and trust (2 plugins)")
+    await expect(dialog.get_by_test_id("install-confirm")).to_have_text("Install and trust (3 plugins)")
     await shot(page, "install-dependencies")
 
     assert not marker.exists(), "a dependency's code ran before the user trusted it"
@@ -161,6 +197,8 @@ async def test_dependencies_are_previewed_and_installed_only_when_ticked(
     assert after["cell-helper"]["source_url"] == f"{base}/helper.py"
     assert after["cell-viewer"]["dependencies"] == dependencies
     assert "extra-tool" not in after, "an unticked dependency was installed"
+    image_window = f"{github_mirror}/oeway/ImJoy-Plugins/master/repository/imageWindow.imjoy.html"
+    assert after["image-window"]["source_url"] == image_window
     assert not marker.exists(), "installing ran the plugin's code"
     await expect(page.get_by_test_id("plugin-cell-helper")).to_be_visible()
     app.assert_offline()

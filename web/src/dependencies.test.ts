@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareInstalled, firstLook, isLocalAddress, parseDependencies, parseDependency, rawUrl } from "./dependencies";
+import { compareInstalled, fetchTarget, firstLook, isLocalAddress, parseDependencies, parseDependency, rawUrl } from "./dependencies";
 
 const installed = [
   { id: "image-window", name: "Image Window", version: "0.3.0", sha256: "a".repeat(64), source_url: null },
@@ -57,10 +57,12 @@ describe("dependencies", () => {
     });
   });
 
-  it("says why GitHub shorthand and unknown names are not fetched", () => {
-    const github = firstLook(parseDependency("oeway/ImJoy-Plugins:Image Viewer"), installed, shared);
-    expect(github.state).toBe("unavailable");
-    expect(github.state === "unavailable" && github.message).toContain("oeway/ImJoy-Plugins");
+  it("has the hub look GitHub shorthand up (public hosts only), and says why unknown names are not fetched", () => {
+    const github = parseDependency("oeway/ImJoy-Plugins:Image Viewer");
+    expect(firstLook(github, installed, shared)).toEqual({ state: "fetch", publicOnly: true });
+    expect(fetchTarget(github)).toBe("oeway/ImJoy-Plugins:Image Viewer");
+    expect(fetchTarget(parseDependency("a/b@dev:Tool@GPU"))).toBe("a/b@dev:Tool@GPU");
+    expect(fetchTarget(parseDependency("Nowhere"))).toBeNull();
     const name = firstLook(parseDependency("Nowhere"), installed, shared);
     expect(name.state === "unavailable" && name.message).toContain('no plugin called "Nowhere"');
   });

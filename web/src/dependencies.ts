@@ -34,7 +34,7 @@ export type Dependency =
 export function parseDependency(entry: string): Dependency {
   const text = String(entry).trim();
   if (/^https?:\/\//i.test(text)) return { kind: "url", entry: text, url: text, name: dependencyName(text) };
-  const github = /^([\w.-]+\/[\w.-]+):(.+)$/.exec(text);
+  const github = /^([\w.-]+\/[\w.-]+)(?:@[\w./-]+)?:(.+)$/.exec(text);
   if (github) return { kind: "github", entry: text, repo: github[1], name: dependencyName(text) };
   return { kind: "name", entry: text, name: dependencyName(text) };
 }
@@ -52,6 +52,11 @@ export function parseDependencies(entries: readonly unknown[] | null | undefined
     out.push(dep);
   }
   return out;
+}
+
+/** What the hub fetches for a dependency's preview: a URL, or GitHub shorthand it looks up; null for a name. */
+export function fetchTarget(dep: Dependency): string | null {
+  return dep.kind === "url" ? dep.url : dep.kind === "github" ? dep.entry : null;
 }
 
 /** The raw-content URL the hub fetches (as `normalize_url` in plugins/registry.py does for GitHub `blob` pages),
@@ -101,14 +106,8 @@ export function firstLook(
   }
   const plugin = findKnown(plugins, dep.name);
   if (plugin) return { state: "installed", plugin };
-  if (dep.kind === "github") {
-    return {
-      state: "unavailable",
-      message:
-        `"${dep.name}" is a plugin listed in the manifest of the GitHub repository ${dep.repo}, which the hub ` +
-        "does not look up (it may be offline): install it from its file's URL first",
-    };
-  }
+  // the hub looks it up in the repository's manifest.imjoy.json on GitHub, then previews its file
+  if (dep.kind === "github") return { state: "fetch", publicOnly: true };
   return {
     state: "unavailable",
     message: `no plugin called "${dep.name}" is installed, and a name alone does not say where to get it: install it first`,

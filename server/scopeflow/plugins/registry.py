@@ -25,6 +25,7 @@ from tornado.netutil import DefaultExecutorResolver
 
 from scopeflow._util import sha256_hex, utc_stamp, write_atomic
 from scopeflow.plugins.manifest import ManifestError, PluginManifest, is_plugin_file, parse_plugin
+from scopeflow.plugins.shorthand import parse_shorthand, plugin_url
 
 __all__ = ["Registry", "normalize_url"]
 
@@ -262,12 +263,29 @@ class Registry:
         except UnicodeDecodeError:
             raise ValueError(f"{final}: not UTF-8 text") from None
 
+    async def locate(self, url: str, public_only: bool = False) -> tuple[str, str | None]:
+        """``(URL of the plugin file, ImJoy tag or None)`` for a URL or ImJoy's ``owner/repo:Name[@tag]``
+        (looked up in the repository's ``manifest.imjoy.json``: fetched, never run)."""
+        short = parse_shorthand(url)
+        if short is None:
+            return url, None
+        problems = []
+        for root in short.roots():
+            try:
+                _, text = await self.fetch(root + "manifest.imjoy.json", public_only=public_only)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            return plugin_url(text, root, short), short.tag
+        raise ValueError(f"{url}: cannot read the plugin list of {short.repo}: {problems[-1]}")
+
     async def preview_url(
         self, url: str, public_only: bool = False, tag: str | None = None
     ) -> PluginManifest:
         """Fetch and parse a plugin without storing anything (its fields keyed by tag read for ``tag``)."""
+        url, short_tag = await self.locate(url, public_only)
         final, text = await self.fetch(url, public_only=public_only)
-        return parse_plugin(text, _filename(final, text), source_url=final, tag=tag)
+        return parse_plugin(text, _filename(final, text), source_url=final, tag=tag or short_tag)
 
     async def install_url(
         self, url: str, sha256: str | None = None, public_only: bool = False
@@ -276,6 +294,7 @@ class Registry:
 
         With ``sha256`` (what the user saw in a preview), a file that changed since is refused with
         :class:`PluginChanged`: what gets installed is exactly what was trusted."""
+        url, short_tag = await self.locate(url, public_only)
         final, text = await self.fetch(url, public_only=public_only)
         if sha256 is not None:
             found = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -284,7 +303,10 @@ class Registry:
                     f"{url} changed since it was previewed (sha256 {found[:12]}…, previewed {sha256[:12]}…): "
                     "preview it again before installing"
                 )
-        return self.install_source(text, _filename(final, text), source_url=final)
+        manifest = self.install_source(text, _filename(final, text), source_url=final)
+        if short_tag is not None and short_tag in manifest.tags and short_tag != manifest.tag:
+            manifest = self.choose_tag(manifest.id, short_tag)
+        return manifest
 
     def remove(self, plugin_id: str) -> None:
         """Delete an installed plugin (a copy stays in ``.versions``); others: :class:`PermissionError`."""

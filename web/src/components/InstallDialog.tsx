@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "react";
 import { errorText, installDependencyUrl, installUrl, previewUrl } from "../actions";
 import { useStore } from "../store";
-import { compareInstalled, firstLook, isLocalAddress, parseDependencies, type Dependency } from "../dependencies";
+import { compareInstalled, fetchTarget, firstLook, isLocalAddress, parseDependencies, type Dependency } from "../dependencies";
 import { get } from "../store";
 import type { PluginManifest } from "../types";
 import { Markdown } from "./Markdown";
@@ -89,10 +89,11 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
   };
   // each dependency's file is previewed the same way as the plugin itself: fetched and parsed, nothing runs
   const fetchDep = async (gen: number, index: number, dep: Dependency, publicOnly: boolean) => {
-    if (dep.kind !== "url") return;
+    const target = fetchTarget(dep);
+    if (target === null) return;
     patchDep(gen, index, { state: "fetching", message: undefined, publicOnly });
     try {
-      const found = await previewUrl(dep.url, publicOnly);
+      const found = await previewUrl(target, publicOnly);
       const { same, replaces } = compareInstalled(found, get().plugins);
       if (same) patchDep(gen, index, { state: "installed", manifest: found, installed: same });
       else patchDep(gen, index, { state: "ready", manifest: found, replaces, checked: !replaces });
@@ -152,9 +153,10 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
     const gen = generation.current;
     const failed: string[] = [];
     for (const [i, row] of deps.entries()) {
-      if (row.state !== "ready" || !row.checked || !row.manifest || row.dep.kind !== "url") continue;
+      const target = fetchTarget(row.dep);
+      if (row.state !== "ready" || !row.checked || !row.manifest || target === null) continue;
       try {
-        await installDependencyUrl(row.dep.url, row.manifest.sha256, row.publicOnly ?? true, manifest.name);
+        await installDependencyUrl(target, row.manifest.sha256, row.publicOnly ?? true, manifest.name);
         patchDep(gen, i, { state: "done", checked: false });
       } catch (err) {
         failed.push(`${row.manifest.name}: ${errorText(err)}`);
