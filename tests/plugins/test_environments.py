@@ -285,3 +285,18 @@ def _git_clones_of(url: str) -> list[str]:
 
 def logs(hub: HubProcess, plugin: str) -> list[str]:
     return [entry["message"] for entry in hub.json(f"/api/plugins/{plugin}/logs")["logs"]]
+
+
+@pytest.mark.hub
+async def test_a_package_the_kernel_imported_already_is_not_swapped_and_the_log_says_so(
+    env_hub: HubProcess,
+) -> None:
+    server = await connect(env_hub.url, token=env_hub.token)
+    try:
+        plugin = await server.get_plugin("Old Comm")
+        loaded = await plugin.loaded()
+    finally:
+        await server.disconnect()
+    assert loaded == importlib.metadata.version("comm") != "0.2.2"  # Jupyter's own copy
+    warnings = [m for m in logs(env_hub, "old-comm") if m.startswith("warning: the kernel had imported")]
+    assert warnings and "comm" in warnings[0] and "not the ones it asks for" in warnings[0]

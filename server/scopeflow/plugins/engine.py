@@ -52,10 +52,17 @@ WARM_CELL = "import scopeflow.plugins.bootstrap, numpy, tornado.httpclient"
 EXIT_TIMEOUT = 12  # seconds a plugin's exit() may take before its kernel is shut down anyway
 WARM = {"scopeflow", "numpy", "tornado", "msgpack", "imjoy_rpc", "websockets", "shortuuid"}
 # a plugin's environment (plugins/environments.py) goes in front of the kernel's sys.path, .pth files included
+# modules the kernel itself imported before (tornado, zmq, traitlets for ipykernel) cannot be replaced: say so
 LAYER_CELL = (
     "import site as _site, sys as _sys\n_before = list(_sys.path)\n"
     "for _p in {paths!r}:\n    _site.addsitedir(_p)\n"
-    "_sys.path[:] = [_p for _p in _sys.path if _p not in _before] + _before\ndel _before"
+    "_sys.path[:] = [_p for _p in _sys.path if _p not in _before] + _before\ndel _before\n"
+    "_stuck = sorted(_m for _m in {modules!r} if _m in _sys.modules and not any(str(getattr("
+    "_sys.modules[_m], '__file__', '') or '').startswith(_p) for _p in {paths!r}))\n"
+    "if _stuck:\n    print('warning: the kernel had imported ' + ', '.join(_m + ' ' + str(getattr("
+    "_sys.modules[_m], '__version__', '')) for _m in _stuck) + ' before the plugin\\'s environment was added "
+    "(Jupyter uses them): the plugin gets those versions, not the ones it asks for')\n"
+    "del _stuck"
 )
 
 
@@ -322,7 +329,8 @@ class KernelEngine:
             }
             client.execute(SPEC_CELL.format(spec=json.dumps(spec)), silent=True, store_history=False)
             if layer is not None:
-                client.execute(LAYER_CELL.format(paths=layer.paths), silent=True, store_history=False)
+                layer_cell = LAYER_CELL.format(paths=layer.paths, modules=layer.modules)
+                client.execute(layer_cell, store_history=False)  # not silent: its warning reaches the log
             msg_id = client.execute(BOOTSTRAP_CELL, store_history=False, allow_stdin=False)
             reply = await self._await_reply(client, kernel, msg_id)
             content = reply["content"]
