@@ -13,6 +13,8 @@ from typing import Any
 
 from tornado import web
 
+from scopeflow._util import disk_full
+
 __all__ = ["SECRET_PARAMS", "HubMixin", "redact", "redact_logs", "safe_error_pages"]
 
 SECRET_PARAMS = re.compile(r"\b(token|reconnection_token|plugin_secret)=[^&\s'\"]*")
@@ -105,6 +107,17 @@ class HubMixin:
     def finish_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(value))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        """A full disk is a 507 that says so (and nothing half-written is kept: writes are atomic)."""
+        full = disk_full(e)
+        if full is None:
+            super()._handle_request_exception(e)  # type: ignore[misc]
+            return
+        try:  # raised, so that the error page (which reads sys.exc_info) shows this message
+            raise web.HTTPError(507, str(full).replace("%", "%%")) from e
+        except web.HTTPError as error:
+            super()._handle_request_exception(error)  # type: ignore[misc]
 
     def body(self) -> Any:
         """The request's JSON body (400 if it is not JSON)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.resources
 import json
@@ -21,8 +22,10 @@ __all__ = [
     "ID",
     "ID_RE",
     "SAMPLES_DIR",
+    "DiskFull",
     "canonical_json",
     "content_hash",
+    "disk_full",
     "free_memory",
     "plain",
     "sha256_hex",
@@ -63,6 +66,32 @@ def free_memory() -> int:
 def utc_stamp(seconds: float | None = None) -> str:
     """``2026-12-03T13:14:56Z``: a time in UTC, to the second (now, without ``seconds``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+class DiskFull(OSError):
+    """A write failed on a full disk (or quota); the message says where, and what to do."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def disk_full(exc: BaseException, where: Path | str | None = None, doing: str = "saving") -> DiskFull | None:
+    """``exc`` as a :class:`DiskFull` that names the place and what to do, if it is a full disk (``ENOSPC``,
+    ``EDQUOT``, or numpy's "N requested and M written"); else None."""
+    if isinstance(exc, DiskFull):
+        return exc
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and not re.search(
+        r"\d+ requested and \d+ written", str(exc)
+    ):
+        return None
+    place = where or exc.filename or "the data dir"
+    return DiskFull(
+        errno.ENOSPC,
+        f"the disk is full: {doing} in {place} failed and nothing was kept. Free some space (for instance "
+        "`scopeflow envs prune`, a smaller `--cache-gib`) and try again",
+    )
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

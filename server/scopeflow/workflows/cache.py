@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from scopeflow._util import canonical_json, content_hash, plain, sha256_hex
+from scopeflow._util import canonical_json, content_hash, disk_full, plain, sha256_hex
 
 __all__ = ["Cache", "CacheEntry", "Stored", "hash_off_loop", "node_key", "value_summary"]
 
@@ -225,7 +225,13 @@ class Cache:
         # counted once written, even if this task is cancelled meanwhile (the thread goes on): the next
         # put then evicts for it, where an uncounted entry would stay over budget until a restart
         write.add_done_callback(lambda done: self._written(key, done))
-        await asyncio.shield(write)
+        try:
+            await asyncio.shield(write)
+        except OSError as exc:
+            full = disk_full(exc, self.root, "saving the result to the workflow cache")
+            if full is None:
+                raise
+            raise full from None
         victims = self._take_out(self._victims(keep=key))
         if victims:
             await asyncio.to_thread(self._remove, victims)

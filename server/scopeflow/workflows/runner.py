@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from scopeflow._util import plain
+from scopeflow._util import disk_full, plain
 from scopeflow.images import formats as data
 from scopeflow.plugins.engine import KernelEngine
 from scopeflow.plugins.manifest import OpSpec
@@ -163,7 +163,10 @@ class WorkflowRunner:
         if isinstance(on_event, dict):  # {"_rintf": true, "on_event": fn}: imjoy-rpc keeps fn after start
             on_event = on_event.get("on_event")
         run.on_event = on_event if callable(on_event) else None
-        self.store.save(run.record)  # first: a run that cannot be recorded does not start at all
+        try:  # first: a run that cannot be recorded does not start at all
+            self.store.save(run.record)
+        except OSError as exc:
+            raise disk_full(exc, self.store.root, "recording the run") or exc from None
         if run.on_event is not None:
             run.sender = asyncio.ensure_future(send_events(run))
         self.runs[run.id] = run
