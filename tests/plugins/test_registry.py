@@ -495,3 +495,21 @@ def test_shorthand_parts(text: str, parts: tuple[str, str, str | None, str | Non
         None,
         None,
     )
+
+
+def test_lookups_of_unknown_ids_rescan_only_when_a_file_changed(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry.scan()
+    scans = []
+    real_scan = registry.scan
+    monkeypatch.setattr(registry, "scan", lambda: scans.append(1) or real_scan())
+    for _ in range(50):  # a client asking for names that are no plugin: a listing each, no scan
+        with pytest.raises(KeyError):
+            registry.get("no-such-plugin")
+    assert scans == []
+    (tmp_path / "builtin" / "pinger.py").write_text(PINGER)  # a new file: found at the next lookup
+    assert registry.get("pinger").id == "pinger" and scans == [1]
+    (tmp_path / "builtin" / "pinger.py").write_text(PINGER.replace("ping", "pong") + "\n")  # edited in place
+    assert registry.refresh() and scans == [1, 1]
+    assert not registry.refresh()

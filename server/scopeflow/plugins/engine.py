@@ -127,8 +127,7 @@ class KernelEngine:
     def knows(self, plugin_id: str, rescan: bool = False) -> bool:
         """A Python plugin of the registry, as last scanned (``rescan`` looks for new files first)."""
         manifest = self.registry.known(plugin_id)
-        if manifest is None and rescan:
-            self.registry.scan()
+        if manifest is None and rescan and self.registry.refresh():
             manifest = self.registry.known(plugin_id)
         return manifest is not None and manifest.lang == "python"
 
@@ -155,8 +154,7 @@ class KernelEngine:
         """The id of the Python plugin called ``name`` in its config (or whose id it is), looking for new
         files once if none is known; None if there is none."""
         manifest = self.registry.resolve(name)
-        if manifest is None:
-            self.registry.scan()
+        if manifest is None and self.registry.refresh():  # a file changed: look again
             manifest = self.registry.resolve(name)
         return manifest.id if manifest is not None and manifest.lang == "python" else None
 

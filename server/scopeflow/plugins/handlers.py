@@ -3,6 +3,7 @@ restart, logs, choose a tag, remove. Every one needs the token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -31,7 +32,8 @@ class PluginsHandler(PluginMixin, APIHandler):
     only parses (nothing from a URL runs before the user trusts it)."""
 
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
+        await asyncio.to_thread(self.hub.registry.refresh)  # files added or edited since: off the loop
         self.finish(json.dumps({"plugins": self.hub.plugin_list(), "errors": self.hub.registry.errors}))
 
     @web.authenticated

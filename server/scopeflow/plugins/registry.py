@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import socket
 from collections.abc import Sequence
@@ -81,14 +82,41 @@ class Registry:
         self._plugins: dict[str, PluginManifest] = {}
         self._names: dict[str, str] = {}  # a plugin's config name, exactly as written → its id
         self._errors: list[dict[str, str]] = []
+        self._scanned: tuple[tuple[str, int, int], ...] | None = None  # what the last scan saw
 
     @property
     def errors(self) -> list[dict[str, str]]:
         """Files of the last scan that failed to parse: ``{"path": ..., "error": ...}``."""
         return list(self._errors)
 
+    def _dirs(self) -> list[Path]:
+        return [Path(d) for d in [self.builtin_dir, *self.extra_dirs, self.installed_dir] if d is not None]
+
+    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
+        """Every plugin file's path, mtime and size, and those of the index and the chosen tags: cheap (no
+        file is read), and different whenever a scan could find something else."""
+        found = []
+        for directory in self._dirs():
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if entry.name.lower().endswith(SUFFIXES) or entry.name.endswith(".json"):
+                            info = entry.stat()
+                            found.append((entry.path, info.st_mtime_ns, info.st_size))
+            except OSError:
+                found.append((str(directory), -1, -1))
+        return tuple(sorted(found))
+
+    def refresh(self) -> bool:
+        """Scan again if a plugin file, the index or the tags changed since the last scan (True if so)."""
+        if self._stamp() == self._scanned:
+            return False
+        self.scan()
+        return True
+
     def scan(self) -> None:
         """(Re)read every plugin directory; a broken file is recorded in :attr:`errors` and skipped."""
+        stamp = self._stamp()
         plugins: dict[str, PluginManifest] = {}
         errors: list[dict[str, str]] = []
         shadowed: list[dict[str, str]] = []
@@ -118,6 +146,7 @@ class Registry:
                 plugins[manifest.id] = manifest
         names = self._refuse_shared_names(plugins, errors)
         self._plugins, self._names, self._errors, self.shadowed = plugins, names, errors, shadowed
+        self._scanned = stamp
 
     @staticmethod
     def _refuse_shared_names(
@@ -157,10 +186,10 @@ class Registry:
         return self._plugins.get(plugin_id) if plugin_id is not None else None
 
     def get(self, plugin_id: str) -> PluginManifest:
-        """The plugin's manifest, by id or name; rescans once if unknown, then raises :class:`KeyError`."""
+        """The plugin's manifest, by id or name; if unknown, rescans when a file changed since the last scan
+        (a lookup of an unknown id costs a directory listing, not a scan), then raises :class:`KeyError`."""
         found = self.resolve(plugin_id)
-        if found is None:
-            self.scan()
+        if found is None and self.refresh():
             found = self.resolve(plugin_id)
         if found is None:
             raise KeyError(plugin_id)
