@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -433,3 +434,44 @@ def test_a_declared_length_costs_no_memory_until_the_bytes_come(memory_hub: HubP
         during = _rss_mib(memory_hub.process.pid)
     assert during - before < 100, (before, during)
     assert memory_hub.request("/api/hub")[0] == 200
+
+
+KILLED_CLIENT = """
+import asyncio, sys
+from scopeflow.rpc.client import connect
+
+async def main():
+    server = await connect(sys.argv[1], token=sys.argv[2])
+    echo = await server.get_plugin("array-echo")
+    calls = [asyncio.ensure_future(echo.make_later(1.5, 8)) for _ in range(4)]
+    print("calling", flush=True)
+    await asyncio.gather(*calls)
+
+asyncio.run(main())
+"""
+
+
+async def test_results_for_a_client_killed_mid_call_are_dropped_at_once(shm_hub: HubProcess) -> None:
+    """A client killed while its calls run (kill -9: no goodbye): when the answers come, the hub drops them
+    and their arrays at once (they used to wait 15 minutes in /dev/shm), and serves everyone else."""
+    before = set(live_segments(shm_hub))
+    client = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CLIENT, shm_hub.url, shm_hub.token], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline().strip() == "calling"
+        time.sleep(0.3)
+        client.kill()
+        client.wait(10)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    server = await connect(shm_hub.url, token=shm_hub.token)
+    try:
+        echo = await server.get_plugin("array-echo")
+        assert await echo.echo({"still": "here"}) == {"still": "here"}
+        time.sleep(2)  # the dead client's four answers (8 MB each) have come back by now
+        assert wait_until(lambda: set(live_segments(shm_hub)) <= before, timeout=5), live_segments(shm_hub)
+        assert held(shm_hub) == 0
+    finally:
+        await server.disconnect()

@@ -32,6 +32,15 @@ def make(megabytes: int = 4) -> Image:
 
 
 @op
+async def make_later(seconds: float = 1.0, megabytes: int = 4) -> Image:
+    """A large result, after a while (its caller may be gone by then)."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return np.arange(megabytes * 250_000, dtype="float32")
+
+
+@op
 def leave_unread(count: int = 2, die: bool = False) -> list:
     """Writes ``count`` array segments nobody will read (as if their messages were lost), then maybe dies."""
     transfer = api._server.rpc.transfer

@@ -218,6 +218,7 @@ class Hub(ExtensionApp):
             store.release_owner(peer_id)
 
         self.router.on_disconnect.append(release)
+        self.router.on_undelivered.append(lambda _target, frame: store.release_named_in(frame))
         segs = store.segments
         if segs.enabled:
             peer = self.manager.peer_id

@@ -81,6 +81,8 @@ class Router:
         self.routes: dict[str, Route] = {}
         # called with (peer id, peer) when a peer goes
         self.on_disconnect: list[Callable[[str, Peer], None]] = []
+        # called with (target id, frame) for a frame to a peer that is gone (an answer to a dead caller)
+        self.on_undelivered: list[Callable[[str, bytes], object]] = []
 
     def absolute(self, client_id: str) -> str:
         return client_id if "/" in client_id else f"{self.workspace}/{client_id}"
@@ -132,6 +134,11 @@ class Router:
                 self._reject(sender, target, session, f"{main['to'].split('/')[-1]} is not connected")
             else:
                 log.debug("no route to %s for %s", target, method)
+            for callback in self.on_undelivered:
+                try:
+                    callback(target, data)
+                except Exception:
+                    log.exception("undelivered-frame callback failed for %s", target)
             return
         if main["type"] == "method" and isinstance(method, str):
             if self._refused(sender, method):

@@ -118,6 +118,9 @@ class WorkspaceManager:
         # who the op call a UI call comes from is for: tag (sdk.CALL_KEYWORD) → client id, or None
         self.call_owners: list[Callable[[str], str | None]] = []
         self.clients: dict[str, dict[str, Any]] = {}  # absolute client id → {"services": [...], ...}
+        # the app service of each app client, fetched once (a fetch per UI call cost time and ~600 bytes
+        # of imjoy-rpc bookkeeping each); forgotten when the client goes or registers services again
+        self._app_proxies: dict[str, Any] = {}
         self.reconnection_tokens: dict[str, tuple[str, float]] = {}  # client id → (its latest token, expiry)
         router.on_disconnect.append(self._client_gone)
         self.rpc.add_service(self._service(), overwrite=True)
@@ -200,6 +203,7 @@ class WorkspaceManager:
                 continue
             services.append(self._service_info(caller, local_id, svc))
         self.clients[caller] = {"id": caller, "services": services}
+        self._app_proxies.pop(caller, None)
 
     def register_service(self, service: dict[str, Any], overwrite: bool = True, context: Any = None) -> dict:
         """Record a service the caller provides itself (announced, not hosted: it lives in the caller)."""
@@ -211,6 +215,7 @@ class WorkspaceManager:
             raise KeyError(f"service already registered: {caller}:{local_id}")
         info = self._service_info(caller, local_id, service)
         entry["services"] = [*existing, info]
+        self._app_proxies.pop(caller, None)
         return info
 
     def unregister_service(self, service_id: str, context: Any = None) -> None:
@@ -220,6 +225,7 @@ class WorkspaceManager:
         if entry is None or (client is not None and client != caller):
             raise KeyError(f"service not found: {service_id}")
         entry["services"] = [s for s in entry["services"] if s["id"].split(":")[-1] != local_id]
+        self._app_proxies.pop(client or caller, None)
 
     def list_services(self, query: Any = None, context: Any = None) -> list[dict[str, Any]]:
         """Every announced service; ``query`` may be a workspace name or ``{"type": ...}`` filter."""
@@ -348,7 +354,11 @@ class WorkspaceManager:
                     context, "info", f"{name}: {' '.join(repr(a) for a in args)} (no browser attached)"
                 )
                 return None
-            service = await self.rpc.get_remote_service(f"{app}:{APP_SERVICE}")
+            service = self._app_proxies.get(app)
+            if service is None:
+                service = await self.rpc.get_remote_service(f"{app}:{APP_SERVICE}")
+                if app in self.clients:  # not gone meanwhile
+                    self._app_proxies[app] = service
             dispatch = service.get("dispatch")
             if callable(dispatch):  # the scopeflow app also wants to know which plugin calls
                 return await dispatch(caller, name, list(args))
@@ -411,3 +421,4 @@ class WorkspaceManager:
 
     def _client_gone(self, client: str, peer: object) -> None:
         self.clients.pop(client, None)
+        self._app_proxies.pop(client, None)

@@ -40,13 +40,21 @@ _FALLBACK = "_scopeflow_reject"  # a resolve callback's reject, for results that
 _TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("scopeflow_call_target", default=None)
 
 
+# the ids made while a ``_forgetful`` call runs (the first is its session's)
+_NEW_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("scopeflow_new_ids", default=None)
+
+
 class _Ids:
     """Session and callback ids for imjoy-rpc: 88 random bits as hex (``shortuuid``'s base-57 encoding of
     a uuid4 costs ~20 µs, and every call takes three)."""
 
     @staticmethod
     def uuid() -> str:
-        return secrets.token_hex(11)
+        made = secrets.token_hex(11)
+        seen = _NEW_IDS.get()
+        if seen is not None:
+            seen.append(made)
+        return made
 
 
 _signature = _library.callable_sig
@@ -135,6 +143,8 @@ class LeanRPC(RPC):
         fallback = encoded_method.pop(_FALLBACK, None)
         where = (remote_parent, local_parent, remote_workspace, local_workspace)
         method = super()._generate_remote_method(encoded_method, *where)
+        if not encoded_method.get("_rpromise", False):  # a resolve, reject or heartbeat callback
+            method = _forgetful(method, self, local_parent)
         if lazy:
             return _skip_first_call(method)
         if self.transfer is not None:
@@ -205,6 +215,38 @@ class LeanRPC(RPC):
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"message chunk must be bytes, not {type(data).__name__}")
         cache[key] += data
+
+
+def _forgetful(method: Any, rpc: LeanRPC, local_parent: str | None) -> Any:
+    """A callback call (``resolve``, ``reject``, a heartbeat) that leaves no session behind.
+
+    imjoy-rpc opens a session store for every remote call, and removes it when the answer comes; a
+    callback call has no answer, so its store stayed forever: ~200 bytes for every call a party ever
+    answered (the hub's manager answers every UI call). The store is dropped once the message is made,
+    unless the callback's arguments put something in it that the other side may call later."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        made: list[str] = []
+        token = _NEW_IDS.set(made)
+        try:
+            sent = method(*args, **kwargs)  # the session store is made and filled synchronously here
+        finally:
+            _NEW_IDS.reset(token)
+        if made:
+            session = f"{local_parent}.{made[0]}" if local_parent else made[0]
+            *parents, leaf = session.split(".")
+            store: Any = rpc._object_store
+            for level in parents:
+                store = store.get(level) if isinstance(store, dict) else None
+            if (
+                isinstance(store, dict)
+                and isinstance(store.get(leaf), dict)
+                and set(store[leaf]) <= {"target_id"}
+            ):
+                del store[leaf]
+        return sent
+
+    return functools.update_wrapper(call, method)
 
 
 def _targeted(method: Any, target: str) -> Any:

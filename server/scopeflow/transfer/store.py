@@ -9,6 +9,7 @@ when the hub exits.
 from __future__ import annotations
 
 import atexit
+import re
 import time
 
 from tornado.ioloop import PeriodicCallback
@@ -18,6 +19,9 @@ from scopeflow.transfer import segments
 __all__ = ["TransferStore"]
 
 SWEEP_MS = 60_000
+NAMES_IN_FRAME = re.compile(
+    rb"sf-[0-9]{1,10}-[0-9a-f]{6}-[0-9a-f]{8}-[0-9a-f]{32}"
+)  # segments.NAME, as bytes
 
 
 class TransferStore:
@@ -43,6 +47,18 @@ class TransferStore:
         for name in gone:
             del self.memory[name]
         return len(gone) + self.segments.release_owner(client_id)
+
+    def release_named_in(self, frame: bytes) -> int:
+        """Free the arrays a frame that can no longer be delivered points to (an answer to a caller that
+        died): nobody else can read them; how many there were."""
+        count = 0
+        for found in NAMES_IN_FRAME.finditer(frame):
+            name = found.group().decode("ascii")
+            if self.memory.pop(name, None) is not None:
+                count += 1
+            elif self.segments.owns(name):
+                count += segments.unlink(name)
+        return count
 
     def expire(self) -> int:
         limit = time.time() - self.segments.ttl
