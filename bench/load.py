@@ -205,6 +205,7 @@ def measure(clients: int, calls: int, rounds: int, processes: int) -> dict[str, 
         time.sleep(1)
         base = rss_mb(pid)
         figures["hub_rss_mb_after_warmup"] = round(base, 1)
+        figures["open_calls_before"] = json.loads(hub.get("/api/hub"))["open_calls"]
         for _ in range(rounds):
             results, seconds = _spread(_clients_process, (hub.url, hub.token, calls), clients, processes)
             time.sleep(1)
@@ -218,6 +219,7 @@ def measure(clients: int, calls: int, rounds: int, processes: int) -> dict[str, 
                     "hub_rss_mb": round(rss_mb(pid), 1),
                 }
             )
+        figures["open_calls_after"] = json.loads(hub.get("/api/hub"))["open_calls"]
         stop_app()
         figures["ui_calls_seen_by_app"] = ui_calls[0]
         done = sum(r["calls"] for r in figures["rounds"])

@@ -280,6 +280,7 @@ class Hub(ExtensionApp):
             "clients": sorted(c.split("/", 1)[-1] for c in self.router.routes),
             "plugins": len(self.registry.list()),
             "kernels": sorted(self.server.kernel_manager.list_kernel_ids()),  # plugins' and the spare
+            "open_calls": self.manager.rpc.open_sessions(),  # calls the hub's own services are in
         }
 
     async def stop_extension(self) -> None:

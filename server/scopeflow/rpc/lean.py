@@ -98,6 +98,10 @@ class LeanRPC(RPC):
             if service["id"] != "built-in":
                 service["config"][MARK] = 1
 
+    def open_sessions(self) -> int:
+        """Calls in progress in this party (each holds a session store until its answer or its end)."""
+        return sum(1 for key in self._object_store if key not in ("services", "message_cache"))
+
     def learn_service(self, service: Any) -> None:
         """A service obtained from the manager: if it reads array handles, so does its client."""
         if self.transfer is None or not isinstance(service, dict):
