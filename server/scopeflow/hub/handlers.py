@@ -21,6 +21,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from scopeflow._http import HubMixin
 from scopeflow._util import ID
+from scopeflow.hub.openapi import openapi_document
 
 CLIENT_ID = re.compile(ID)
 BACKLOG_SOFT = 16 << 20  # bytes queued for a client before the hub starts counting how long it lags
@@ -142,6 +143,14 @@ class HubInfoHandler(HubMixin, APIHandler):
         self.finish(json.dumps(self.hub.info()))
 
 
+class OpenApiHandler(HubMixin, APIHandler):
+    """``GET /api/openapi.json``: the REST API as an OpenAPI 3.0 document."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.finish(json.dumps(openapi_document()))
+
+
 # The app page runs only the hub's own scripts: an injected <script> or onclick does not run, and nothing it
 # runs reaches another origin. Styles may be inline (React and the editor set them); imjoy-rpc's one eval at
 # load time is rewritten by the build (web/vite.config.ts), so there is no 'unsafe-eval'.
@@ -247,4 +256,5 @@ default_handlers: list[tuple[str, type, dict[str, Any]] | tuple[str, type]] = [
     (r"/window\.html", WindowHandler),
     (r"/ws", RouterSocket),
     (r"/api/hub", HubInfoHandler),
+    (r"/api/openapi\.json", OpenApiHandler),
 ]
