@@ -7,6 +7,7 @@ tests/transfer/test_transfer.py.)"""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import random
@@ -28,9 +29,14 @@ NAMES = [f"saved-{i}" for i in range(6)]
 pytestmark = pytest.mark.hub
 
 
-def document(value: int) -> dict[str, Any]:
+@functools.cache
+def pins() -> dict[str, Any]:
     registry = Registry(None, [PLUGINS], Path("/nonexistent"))
     registry.scan()
+    return make_pins(registry, ["wf-ops"])
+
+
+def document(value: int) -> dict[str, Any]:
     return {
         "format": "scopeflow.workflow",
         "version": 1,
@@ -38,7 +44,7 @@ def document(value: int) -> dict[str, Any]:
         "nodes": [{"id": "make", "plugin": "wf-ops", "op": "make", "params": {"value": value}}],
         "edges": [],
         "outputs": [{"name": "image", "from": ["make", "result"]}],
-        "plugins": make_pins(registry, ["wf-ops"]),
+        "plugins": pins(),
     }
 
 

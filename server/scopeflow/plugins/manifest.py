@@ -39,6 +39,7 @@ import hashlib
 import json
 import re
 import textwrap
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -513,9 +514,15 @@ def _op(
 # --- small helpers -----------------------------------------------------------------------------------------
 
 
+# CPython 3.11-3.12 may fail ast.parse in two threads at once ("SystemError: AST constructor recursion
+# depth mismatch", a CPython bug); scans run in worker threads, so parses take turns
+_AST_LOCK = threading.Lock()
+
+
 def _parse_python_source(code: str, name: str, line_offset: int = 0) -> ast.Module:
     try:
-        return ast.parse(code)
+        with _AST_LOCK:
+            return ast.parse(code)
     except SyntaxError as exc:
         raise ManifestError(
             f"{name}: line {(exc.lineno or 1) + line_offset}: SyntaxError: {exc.msg}"
