@@ -106,8 +106,10 @@ def test_rest_start_stop_restart(hub):
 
 
 @pytest.mark.hub
-def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
-    """--gateway-url: plugin kernels start on a (here: local) Jupyter Kernel Gateway, unchanged."""
+@pytest.mark.parametrize("gateway_token", ["", "gateway-secret-9"])
+def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path, monkeypatch, gateway_token):
+    """--gateway-url: plugin kernels start on a (here: local) Jupyter Kernel Gateway, unchanged; one that
+    requires a token (JUPYTER_GATEWAY_AUTH_TOKEN) too, its channels websocket included."""
     import subprocess
     import sys
     import urllib.request
@@ -115,6 +117,9 @@ def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
     from conftest import HUB_PLUGINS, free_port, start_hub, stop_hub
 
     port = free_port()
+    token_option = [f"--KernelGatewayApp.auth_token={gateway_token}"] if gateway_token else []
+    if gateway_token:
+        monkeypatch.setenv("JUPYTER_GATEWAY_AUTH_TOKEN", gateway_token)
     gateway = subprocess.Popen(
         [
             sys.executable,
@@ -122,6 +127,7 @@ def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
             "kernel_gateway",
             "--KernelGatewayApp.ip=127.0.0.1",
             f"--KernelGatewayApp.port={port}",
+            *token_option,
         ],
         stdout=(tmp_path / "gateway.log").open("wb"),
         stderr=subprocess.STDOUT,
@@ -130,7 +136,10 @@ def test_plugin_kernels_on_a_jupyter_kernel_gateway(tmp_path):
         deadline = time.monotonic() + 60
         while True:  # wait until the gateway answers
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2):
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api", headers={"Authorization": f"token {gateway_token}"}
+                )
+                with urllib.request.urlopen(request, timeout=2):
                     break
             except OSError:
                 assert time.monotonic() < deadline and gateway.poll() is None, "the gateway did not start"

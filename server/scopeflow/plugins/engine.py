@@ -31,6 +31,7 @@ from traitlets import TraitError
 
 from scopeflow.plugins.bootstrap import STOP_CELL
 from scopeflow.plugins.environments import Environments, Layer, RequirementError
+from scopeflow.plugins.gateway import authorised
 from scopeflow.plugins.manifest import python_code
 from scopeflow.plugins.registry import Registry
 from scopeflow.plugins.state import Plugin, PluginCrashed
@@ -360,7 +361,7 @@ class KernelEngine:
         """Start a kernel and open its channels; it is shut down again if it never gets ready."""
         kernel_id = await self.kernel_manager.start_kernel(kernel_name=self.kernel_name)
         try:
-            client = self.kernel_manager.get_kernel(kernel_id).client()
+            client = authorised(self.kernel_manager.get_kernel(kernel_id)).client()
             started = client.start_channels()
             if inspect.isawaitable(started):  # a gateway kernel's client opens its channels asynchronously
                 await started
