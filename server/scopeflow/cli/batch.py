@@ -51,6 +51,7 @@ class Options:
     token: str | None = None
     image_format: str = "tiff"
     cache: bool = True
+    dask: str | None = None  # local, local:N or a scheduler address: the batch runs on Dask workers
     err: TextIO = field(default_factory=lambda: sys.stderr)
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
@@ -241,7 +242,11 @@ class BatchRun:
 
 async def _check(options: Options, doc: dict[str, Any], service: Any) -> None:
     """Validate on the hub; print pin warnings, or refuse under --strict (UsageError)."""
-    result = dict(await service.validate(doc))
+    _judge(options, dict(await service.validate(doc)))
+
+
+def _judge(options: Options, result: dict[str, Any]) -> None:
+    """A validation's result: refuse an invalid workflow, print pin warnings or refuse them (--strict)."""
     if not result.get("ok"):
         lines = []
         for error in result.get("errors") or []:
@@ -390,6 +395,10 @@ def main(options: Options) -> int:
         parsed = inputs.parse(options.inputs, doc)
         if options.image_format not in ("tiff", "png"):
             raise UsageError(f"--format {options.image_format}: use tiff or png")
+        if options.dask:
+            from scopeflow.cli import dask_batch
+
+            return dask_batch.main(options, doc, parsed, options.dask)
         if options.hub:
             token = options.token or os.environ.get("SCOPEFLOW_TOKEN") or ""
             return asyncio.run(_on_hub(options, doc, parsed, options.hub.rstrip("/"), token))

@@ -207,6 +207,13 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--format", default="tiff", choices=["tiff", "png"], help="image files (default tiff)")
     run.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
+    run.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="run a batch on Dask: local[:N] (a local cluster of N workers, default 2) or a scheduler "
+        "address (tcp://HOST:8786); each worker runs a hub of its own (pip install 'scopeflow[dask]')",
+    )
     add_token_options(run, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     from scopeflow.cli import envs
 
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
             token=token,
             image_format=args.format,
             cache=not args.no_cache,
+            dask=args.dask,
         )
         sys.exit(run_workflow(options))
     elif args.command == "envs":
