@@ -392,8 +392,15 @@ class WorkspaceManager:
         entry = self.clients.get(client)
         return entry is not None and any(s["id"] == f"{client}:{local_id}" for s in entry["services"])
 
-    def _provider_of(self, local_id: str) -> str | None:
+    def _provider_of(self, local_id: str, shared_only: bool = False) -> str | None:
+        """The newest client offering the service; ``shared_only`` skips those that want only the UI calls
+        of their own op calls (a script or notebook showing its progress: ``config.own_calls_only``)."""
         for client, entry in reversed(list(self.clients.items())):
+            if shared_only and any(
+                s["id"].split(":")[-1] == local_id and s["config"].get("own_calls_only")
+                for s in entry["services"]
+            ):
+                continue
             if self._offers(client, entry, local_id):
                 return client
         return None
@@ -417,7 +424,7 @@ class WorkspaceManager:
             for client, entry in self.clients.items():
                 if client.split("/")[-1] == short and self._offers(client, entry, APP_SERVICE):
                     return client
-        return self._provider_of(APP_SERVICE)
+        return self._provider_of(APP_SERVICE, shared_only=True)
 
     def _client_gone(self, client: str, peer: object) -> None:
         self.clients.pop(client, None)
