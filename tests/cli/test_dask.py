@@ -62,6 +62,33 @@ def test_a_batch_on_two_dask_workers_matches_a_local_run_and_resumes(tmp_path: P
     assert local_again.returncode == 0 and local_again.stdout.count(": skipped (finished") == 5
 
 
+def test_without_shared_storage_the_bytes_travel_with_the_tasks(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, name in enumerate(("a", "b")):
+        nuclei(folder / f"{name}.tif", seed=index)
+    common = [GALLERY, "--input", f"image={folder}/*.tif", "--input", "sigma=1.0"]
+    common += ["--data-dir", str(tmp_path / "data")]
+    local = scopeflow_run(*common, "--output", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stdout + local.stderr
+    args = ["--output", str(tmp_path / "shipped"), "--dask", "local:1", "--no-shared-storage"]
+    shipped = scopeflow_run(*common, *args, timeout=600)
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    for name in ("a", "b"):
+        here, _ = data.read_image(tmp_path / "local" / name / "labels.tif")
+        there, _ = data.read_image(tmp_path / "shipped" / name / "labels.tif")
+        assert (here == there).all()
+        found = data.read_provenance(tmp_path / "shipped" / name / "labels.tif")
+        assert found["inputs"]["image"]["source"] == str((folder / f"{name}.tif").resolve())
+    state = json.loads((tmp_path / "shipped" / STATE_FILE).read_text())
+    assert sorted(
+        f for item in state["items"].values() for f in item["files"] if f.endswith("labels.tif")
+    ) == [
+        "a/labels.tif",
+        "b/labels.tif",
+    ]
+
+
 def test_dask_needs_a_folder_and_a_known_address(tmp_path: Path) -> None:
     single = scopeflow_run(GALLERY, "--output", str(tmp_path / "o"), "--dask", "local:2")
     assert single.returncode == 2 and "--dask spreads a batch" in single.stderr

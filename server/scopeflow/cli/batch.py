@@ -52,6 +52,7 @@ class Options:
     image_format: str = "tiff"
     cache: bool = True
     dask: str | None = None  # local, local:N or a scheduler address: the batch runs on Dask workers
+    shared_storage: bool = True  # Dask workers see the items and the output folder (else: bytes travel)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     out: TextIO = field(default_factory=lambda: sys.stdout)
 

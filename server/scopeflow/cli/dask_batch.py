@@ -9,7 +9,8 @@ exactly as a local batch does, so either resumes the other: finished items are s
 tried once more and then reported.
 
 Workers read the items and write the results by path: on other machines, the folders must be on storage
-they all see. No token goes to a worker: the driver starts no hub, and each worker's hub has its own.
+they all see, or ``--no-shared-storage`` ships each item's bytes with its task and its result files back in
+the answer. No token goes to a worker: the driver starts no hub, and each worker's hub has its own.
 GPUs: start workers with ``dask worker ... --resources GPU=1``; each worker's kernels then see that GPU
 (``CUDA_VISIBLE_DEVICES`` per worker, as Dask's docs describe) and run on CUDA.
 """
@@ -20,6 +21,7 @@ import asyncio
 import io
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -102,19 +104,36 @@ def run_on_worker(
     folder: str,
     image_format: str,
     cache: bool,
+    shipped: bytes | None = None,
 ) -> dict[str, Any]:
-    """A task: one item, run by this worker's hub, its results written to ``folder``."""
+    """A task: one item, run by this worker's hub, its results written to ``folder``. With ``shipped`` (the
+    item's bytes, when the workers do not see the driver's files) the results come back in the answer."""
     from distributed import get_worker
 
     started = time.monotonic()
+    scratch = tempfile.TemporaryDirectory(prefix="scopeflow-item-") if shipped is not None else None
     try:
-        result = asyncio.run(_run(doc, fixed, name, spec, Path(item), Path(folder), image_format, cache))
+        where, target = Path(item), Path(folder)
+        if scratch is not None:
+            where = Path(scratch.name) / "in" / Path(item).name
+            where.parent.mkdir()
+            where.write_bytes(shipped or b"")
+            target = Path(scratch.name) / "out"
+        result = asyncio.run(_run(doc, fixed, name, spec, where, target, image_format, cache, item))
+        if scratch is not None:
+            result["payload"] = {
+                str(p.relative_to(target)): p.read_bytes() for p in sorted(target.rglob("*")) if p.is_file()
+            }
     except inputs.InputError as exc:
         result = {"state": "error", "error": str(exc), "files": [], "record": {}}
     except Exception as exc:  # this item's failure, reported by the driver
         result = {"state": "error", "error": f"{type(exc).__name__}: {exc}", "files": [], "record": {}}
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     record = result.get("record") or {}
     return {
+        "payload": result.get("payload"),
         "state": result["state"],
         "error": result.get("error"),
         "files": [str(p) for p in result.get("files") or []],
@@ -134,6 +153,7 @@ async def _run(
     folder: Path,
     image_format: str,
     cache: bool,
+    source: str,
 ) -> dict[str, Any]:
     from scopeflow.rpc.client import connect
 
@@ -147,7 +167,9 @@ async def _run(
     try:
         service = await server.get_service("workflows")
         axes = _output_axes(doc, await asyncio.to_thread(port_axes, hub.url, hub.token))
-        given = {**fixed, name: inputs.read_item(name, item, spec)}
+        read = inputs.read_item(name, item, spec)
+        read.provenance["source"] = source  # the driver's path, also when the bytes were shipped
+        given = {**fixed, name: read}
         return await BatchRun(options, doc, service, axes).run(given, folder)
     finally:
         await server.disconnect()
@@ -180,14 +202,16 @@ def main(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, address: 
     try:
         client.register_plugin(HubOnWorker(options.data_dir), name=PLUGIN_NAME)
         _judge(options, client.submit(validate_on_worker, doc, pure=False).result())
-        return _batch(options, doc, parsed, client)
+        return _batch(options, doc, parsed, client, options.shared_storage)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-def _batch(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, client: Any) -> int:
+def _batch(
+    options: Options, doc: dict[str, Any], parsed: inputs.Parsed, client: Any, shared: bool = True
+) -> int:
     from distributed import as_completed
 
     out, err = options.out, options.err
@@ -208,9 +232,11 @@ def _batch(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, client:
     started = time.monotonic()
 
     def submit(index: int, path: Path, key: str, folder: str, digest: str, attempt: int) -> Any:
+        shipped = path.read_bytes() if not shared else None
+        target = str((options.output / folder).resolve())
         future = client.submit(
-            run_on_worker, doc, parsed.fixed, name, spec, str(path.resolve()),
-            str((options.output / folder).resolve()), options.image_format, options.cache, pure=False,
+            run_on_worker, doc, parsed.fixed, name, spec, str(path.resolve()), target,
+            options.image_format, options.cache, shipped, pure=False,
         )  # fmt: skip
         pending[future] = (index, path, key, folder, digest, attempt)
         return future
@@ -249,6 +275,13 @@ def _batch(options: Options, doc: dict[str, Any], parsed: inputs.Parsed, client:
             print(f"{label}: failed on {result.get('worker')}, trying again: {result['error']}", file=out)
             queue.add(submit(index, path, key, folder, digest, attempt + 1))
             continue
+        if result.get("payload") is not None:  # no shared storage: the results came back in the answer
+            result["files"] = []
+            for relative, content in result["payload"].items():
+                written = (options.output / folder / relative).resolve()
+                written.parent.mkdir(parents=True, exist_ok=True)
+                written.write_bytes(content)
+                result["files"].append(str(written))
         if result["state"] == "done":
             counts["done"] += 1
             seconds.append(result["seconds"])

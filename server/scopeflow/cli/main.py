@@ -214,6 +214,12 @@ def parser() -> argparse.ArgumentParser:
         help="run a batch on Dask: local[:N] (a local cluster of N workers, default 2) or a scheduler "
         "address (tcp://HOST:8786); each worker runs a hub of its own (pip install 'scopeflow[dask]')",
     )
+    run.add_argument(
+        "--no-shared-storage",
+        action="store_true",
+        help="--dask workers do not see this machine's folders: send each item's bytes with its task and "
+        "get the result files back (default: workers read and write the folders by path)",
+    )
     add_token_options(run, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     from scopeflow.cli import envs
 
@@ -267,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
             image_format=args.format,
             cache=not args.no_cache,
             dask=args.dask,
+            shared_storage=not args.no_shared_storage,
         )
         sys.exit(run_workflow(options))
     elif args.command == "envs":
