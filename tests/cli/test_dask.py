@@ -62,7 +62,7 @@ def test_a_batch_on_two_dask_workers_matches_a_local_run_and_resumes(tmp_path: P
     assert local_again.returncode == 0 and local_again.stdout.count(": skipped (finished") == 5
 
 
-def test_without_shared_storage_the_bytes_travel_with_the_tasks(tmp_path: Path) -> None:
+def test_on_a_running_scheduler_without_shared_storage_the_bytes_travel(tmp_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     for index, name in enumerate(("a", "b")):
@@ -71,8 +71,13 @@ def test_without_shared_storage_the_bytes_travel_with_the_tasks(tmp_path: Path) 
     common += ["--data-dir", str(tmp_path / "data")]
     local = scopeflow_run(*common, "--output", str(tmp_path / "local"))
     assert local.returncode == 0, local.stdout + local.stderr
-    args = ["--output", str(tmp_path / "shipped"), "--dask", "local:1", "--no-shared-storage"]
-    shipped = scopeflow_run(*common, *args, timeout=600)
+    from distributed import LocalCluster  # a running scheduler: --dask takes its tcp:// address
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        args = ["--output", str(tmp_path / "shipped"), "--dask", address, "--no-shared-storage"]
+        shipped = scopeflow_run(*common, *args, timeout=600)
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
     for name in ("a", "b"):
         here, _ = data.read_image(tmp_path / "local" / name / "labels.tif")
