@@ -3,7 +3,7 @@
 import { Suspense, lazy, useEffect, useState } from "react";
 import { refreshPlugins, setRpc } from "./actions";
 import { browserApi } from "./browserApi";
-import { HubError, forgetToken, getJson, hubUrl, keepConnected, saveToken, takeToken } from "./hub";
+import { HubError, forgetToken, hubUrl, keepConnected, saveToken } from "./hub";
 import { installArrayCodec } from "./transfer";
 import { addLog, set, useStore } from "./store";
 import { ConnectionBadge, Dialogs, LogPanel, Toasts, TokenPrompt } from "./components/Chrome";
@@ -26,45 +26,39 @@ function useHub(token: string | null) {
     }
     let stop: (() => void) | null = null;
     let cancelled = false;
-    let retry = 0;
     set({ connection: "connecting" });
-    const begin = () => {
-      getJson(token, "/api/hub")
-        .then(() => {
-          if (cancelled) return;
-          void refreshPlugins().catch(() => undefined); // the list shows while the websocket opens
-          stop = keepConnected(
-            token,
-            async (connection) => {
-              // large arrays travel over HTTP to and from the hub, beside the messages (see transfer.ts)
-              await installArrayCodec(connection.server, { baseUrl: hubUrl, token, plain: true });
-              await connection.server.rpc.register_service(browserApi(), true);
-              setRpc(connection.server);
-              await refreshPlugins();
-            },
-            (state, detail) => {
-              set({ connection: state, connectionDetail: detail ?? "" });
-              if (state === "reconnecting") addLog("warning", "hub", detail ?? "reconnecting");
-              if (state === "connected") addLog("info", "hub", "connected");
-            },
-            () => setRpc(null), // nothing may call a connection that is gone
-          );
-        })
-        .catch((err) => {
-          if (cancelled) return;
-          if (err instanceof HubError && (err.status === 401 || err.status === 403)) {
-            forgetToken();
-            set({ connection: "refused", token: null });
-          } else {
-            set({ connection: "reconnecting", connectionDetail: String(err) });
-            retry = window.setTimeout(begin, 2000);
-          }
-        });
-    };
-    begin();
+    {
+      // the plugin list and the websocket start at once (a first paint waits for neither in turn); a wrong
+      // token ends both, a hub that is down retries
+      const listed = refreshPlugins();
+      stop = keepConnected(
+        token,
+        async (connection) => {
+          // large arrays travel over HTTP to and from the hub, beside the messages (see transfer.ts)
+          await installArrayCodec(connection.server, { baseUrl: hubUrl, token, plain: true });
+          await connection.server.rpc.register_service(browserApi(), true);
+          setRpc(connection.server);
+          void refreshPlugins().catch(() => undefined); // statuses may have changed while it was away
+        },
+        (state, detail) => {
+          set({ connection: state, connectionDetail: detail ?? "" });
+          if (state === "reconnecting") addLog("warning", "hub", detail ?? "reconnecting");
+          if (state === "connected") addLog("info", "hub", "connected");
+        },
+        () => setRpc(null), // nothing may call a connection that is gone
+      );
+      listed.catch((err) => {
+        if (cancelled) return;
+        if (err instanceof HubError && (err.status === 401 || err.status === 403)) {
+          stop?.();
+          stop = null;
+          forgetToken();
+          set({ connection: "refused", token: null });
+        } // a hub that is down: keepConnected says so and retries; the list comes with the connection
+      });
+    }
     return () => {
       cancelled = true;
-      window.clearTimeout(retry);
       stop?.();
     };
   }, [token]);
@@ -135,7 +129,6 @@ export function App() {
   const setInstallUrl = (url: string | null) => set({ installUrl: url });
   const [dragging, setDragging] = useState(false);
   useEffect(() => {
-    set({ token: takeToken() });
     const shared = sharedPluginUrl();
     if (shared) setInstallUrl(shared);
     if (sharedWorkflow()) set({ view: "workflow" });

@@ -3,7 +3,8 @@ import { createRoot } from "react-dom/client";
 import { App } from "./App";
 import { rpc } from "./actions";
 import { findPlugin } from "./browserApi";
-import { addImage, useStore } from "./store";
+import { takeToken } from "./hub";
+import { addImage, set, useStore } from "./store";
 import "./app.css";
 
 // for the browser tests, the benchmark and curious users in the console
@@ -13,6 +14,9 @@ import "./app.css";
   /** a plugin's api as plugins get it: a web worker or an open window of this tab, else the hub's */
   getPlugin: (name: string) => findPlugin(name, rpc),
 };
+
+// before the first render: the app starts connecting in its first commit, and never flashes the token prompt
+set({ token: takeToken() });
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
