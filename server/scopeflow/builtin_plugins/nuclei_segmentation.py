@@ -233,40 +233,15 @@ def normalise(data: Any) -> Any:
 
 # -- network --------------------------------------------------------------------------------------------
 def build_model(channels: int = 16, depth: int = 3) -> Any:
-    """U-Net, ``depth`` poolings; 2 outputs: foreground logit, normalised distance to the object's edge."""
-    import torch
-    from torch import nn
+    """U-Net, ``depth`` poolings; 2 outputs: foreground logit, normalised distance to the object's edge
+    (``nuclei_segmentation/unet.py``, the file an exported bioimage.io package ships too)."""
+    import importlib.util
 
-    def block(cin: int, cout: int) -> nn.Module:
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-        )
-
-    class UNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            widths = [channels * 2**i for i in range(depth + 1)]
-            self.down = nn.ModuleList([block(1, widths[0])])
-            self.down.extend(block(widths[i], widths[i + 1]) for i in range(depth))
-            self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, 2) for i in range(depth))
-            self.dec = nn.ModuleList(block(2 * widths[i], widths[i]) for i in range(depth))
-            self.head = nn.Conv2d(widths[0], 2, 1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            skips = [self.down[0](x)]
-            for layer in self.down[1:]:
-                skips.append(layer(nn.functional.max_pool2d(skips[-1], 2)))
-            y = skips.pop()
-            for i in reversed(range(len(self.ups))):
-                y = self.dec[i](torch.cat([self.ups[i](y), skips[i]], 1))
-            return self.head(y)
-
-    return UNet()
+    spec = importlib.util.spec_from_file_location("scopeflow_nuclei_unet", FOLDER / "unet.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.UNet(channels=channels, depth=depth)
 
 
 def device() -> Any:

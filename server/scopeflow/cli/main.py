@@ -224,6 +224,15 @@ def parser() -> argparse.ArgumentParser:
     from scopeflow.cli import envs
 
     envs.add_parser(commands, os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"))
+    export = commands.add_parser(
+        "export-model",
+        help="write a built-in network as a bioimage.io model package (format 0.5)",
+        description="Write a built-in plugin's trained network as a bioimage.io model package: weights as a "
+        "PyTorch state dict and TorchScript, the architecture's source, test tensors from a real sample, "
+        "documentation, cover, licence and citations. `bioimageio test OUT.zip` checks it.",
+    )
+    export.add_argument("plugin", metavar="PLUGIN", help="nuclei-segmentation")
+    export.add_argument("target", metavar="OUT.zip", help="the package to write")
     return root
 
 
@@ -276,6 +285,12 @@ def main(argv: list[str] | None = None) -> None:
             shared_storage=not args.no_shared_storage,
         )
         sys.exit(run_workflow(options))
+    elif args.command == "export-model":
+        from pathlib import Path
+
+        from scopeflow.cli import export_model
+
+        sys.exit(export_model.main(args.plugin, Path(args.target)))
     elif args.command == "envs":
         from scopeflow.cli import envs
 
