@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import inspect
 import secrets
 from typing import Any
 
@@ -73,9 +74,50 @@ def _callable_sig(function: Any, skip_context: bool = False) -> Any:
     return _method_signatures[key]
 
 
+class _Timer:
+    """imjoy-rpc's ``Timer`` (a call's timeout watchdog, reset by each heartbeat) on a loop timer handle.
+
+    The library's starts a task that sleeps for the whole timeout, and cancels it when the answer comes: a
+    task made and cancelled for every call with an answer. Same interface (``start``, ``reset``, ``clear``,
+    ``started``); ``tests/rpc/test_lean.py`` fails if the library's ``Timer`` changes."""
+
+    def __init__(
+        self, timeout: float, callback: Any, *args: Any, label: str = "timer", **kwargs: Any
+    ) -> None:
+        self._timeout, self._callback, self._args, self._kwargs = timeout, callback, args, kwargs
+        self._label = label
+        self._handle: asyncio.TimerHandle | None = None
+        self.started = False
+
+    def start(self) -> None:
+        if self.started:
+            self.reset()
+            return
+        self._handle = asyncio.get_event_loop().call_later(self._timeout, self._fire)
+        self.started = True
+
+    def _fire(self) -> None:
+        self._handle, self.started = None, False
+        done = self._callback(*self._args, **self._kwargs)
+        if inspect.isawaitable(done):
+            self._running = asyncio.ensure_future(done)  # kept until it ends
+
+    def clear(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle, self.started = None, False
+
+    def reset(self) -> None:
+        self.clear()
+        self.start()
+
+
+_UPSTREAM_TIMER = _library.Timer
+
 # the same protocol, cheaper: every RPC of the process (hub, kernels, clients) uses these
 _library.shortuuid = _Ids
 _library.callable_sig = _callable_sig
+_library.Timer = _Timer
 
 
 class LeanRPC(RPC):
