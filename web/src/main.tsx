@@ -18,6 +18,14 @@ import "./app.css";
 // before the first render: the app starts connecting in its first commit, and never flashes the token prompt
 set({ token: takeToken() });
 
+// the moment the app is usable (connected, plugins listed), for bench/web.py: a performance mark, read in the page
+const ready = useStore.subscribe((state) => {
+  if (state.connection === "connected" && state.plugins.length > 0) {
+    ready();
+    requestAnimationFrame(() => performance.mark("scopeflow:ready"));
+  }
+});
+
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <App />
