@@ -49,8 +49,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scopeflow._util import ID
 from scopeflow.plugins.imjoy_config import UiField, imjoy_fields, legacy_type
+from scopeflow.plugins.javascript_ops import javascript_ops, op_title
 from scopeflow.plugins.ports import (
-    Hint,
     PortError,
     dotted,
     literal_value,
@@ -304,7 +304,7 @@ def _parse_imjoy(text: str, name: str, tag: str | None = None) -> dict[str, Any]
         lang = "python" if script and script.attrs.get("lang", "").lower() == "python" else "javascript"
     ops = []
     if script:
-        ops = _imjoy_python_ops(script, name) if lang == "python" else _javascript_ops(script.content)
+        ops = _imjoy_python_ops(script, name) if lang == "python" else javascript_ops(script.content)
     for op in ops:  # ImJoy's run(ctx) gets its ctx from the hub when none is given (ctx.config: the ui form)
         if op["name"] == "run" and op["inputs"]:
             op["inputs"][0] |= {"required": False, "description": "ImJoy context: config, data"}
@@ -381,44 +381,6 @@ def _imjoy_python_ops(script: _Block, name: str) -> list[dict[str, Any]]:
                     and method.name != "setup"
                 ]
     return []
-
-
-_JS_EXPORT = re.compile(r"api\.export\(\s{0,80}new\s{1,80}([A-Za-z_$][\w$]{0,200})")
-_JS_METHOD = re.compile(
-    r"^[ \t]{0,200}(?:async\s{1,80})?([A-Za-z_$][\w$]{0,200})\s{0,80}\(([^(){};]{0,1000})\)\s{0,80}\{", re.M
-)
-_JS_NOT_OPS = {"constructor", "setup", "if", "for", "while", "switch", "catch", "function", "with", "return"}
-
-
-def _javascript_ops(code: str) -> list[dict[str, Any]]:
-    """Best effort: methods of the class exported by ``api.export(new X())``; braces in strings confuse it."""
-    exported = _JS_EXPORT.search(code)
-    name = re.escape(exported.group(1)) if exported else ""
-    cls = exported and re.search(rf"\bclass\s{{1,80}}{name}\b[^{{]{{0,1000}}\{{", code)
-    ops: list[dict[str, Any]] = []
-    depth, pos = 0, cls.end() if cls else len(code)
-    for method in _JS_METHOD.finditer(code, pos):
-        depth += code.count("{", pos, method.start()) - code.count("}", pos, method.start())
-        pos, op_name, params = method.start(), method.group(1), method.group(2)
-        if depth < 0:  # past the end of the class
-            break
-        if depth == 0 and op_name not in _JS_NOT_OPS and op_name.isidentifier() and op_name[0] != "_":
-            names = [p.partition("=") for p in params.split(",")] if not re.search(r"[{\[]", params) else []
-            inputs = [
-                make_port(p.strip(), Hint(), _js_literal(value), not eq)
-                for p, eq, value in names
-                if p.strip().isidentifier()
-            ]
-            result = make_port("result", Hint(), None, True)
-            ops.append({"name": op_name, "title": _title(op_name), "inputs": inputs, "outputs": [result]})
-    return ops
-
-
-def _js_literal(text: str) -> Any:
-    try:
-        return json.loads(text.strip().replace("'", '"')) if text.strip() else None
-    except ValueError:
-        return None
 
 
 # --- scopeflow .py -----------------------------------------------------------------------------------------
@@ -504,7 +466,7 @@ def _op(
         )
     return {
         "name": function.name,
-        "title": arguments.get("title") or _title(function.name),
+        "title": arguments.get("title") or op_title(function.name),
         "description": arguments.get("description") or ast.get_docstring(function) or "",
         "inputs": inputs,
         "outputs": output_ports(function.returns, arguments.get("outputs"), f"{where}: @op(outputs=...)"),
@@ -529,11 +491,6 @@ def _parse_python_source(code: str, name: str, line_offset: int = 0) -> ast.Modu
         ) from None
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         raise ManifestError(f"{name}: SyntaxError: {exc or type(exc).__name__}") from None
-
-
-def _title(name: str) -> str:
-    words = name.replace("_", " ").strip() or name
-    return words[:1].upper() + words[1:]
 
 
 def _common_fields(declared: dict[str, Any], name: str, section: str) -> dict[str, Any]:
