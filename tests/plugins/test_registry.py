@@ -17,7 +17,7 @@ import pytest
 from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.plugins.manifest import ManifestError
 from scopeflow.plugins.registry import Registry, normalize_url
-from scopeflow.plugins.shorthand import parse_shorthand
+from scopeflow.plugins.shorthand import parse_shorthand, plugin_url
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "plugins"
@@ -489,6 +489,14 @@ async def test_github_shorthand_is_looked_up_in_the_repository_manifest(
         ("Just A Name", None),
     ],
 )
+def test_shorthand_file_names_with_spaces_become_urls() -> None:
+    manifest = '{"plugins": [{"name": "3D Histogram", "uri": "repository/3D Histogram.imjoy.html"}]}'
+    wanted = parse_shorthand("team/plugins:3D Histogram")
+    assert wanted is not None
+    root = "https://raw.githubusercontent.com/team/plugins/master/"
+    assert plugin_url(manifest, root, wanted) == root + "repository/3D%20Histogram.imjoy.html"
+
+
 def test_shorthand_parts(text: str, parts: tuple[str, str, str | None, str | None] | None) -> None:
     found = parse_shorthand(text)
     assert (found and (found.repo, found.name, found.branch, found.tag)) == parts or (found, parts) == (

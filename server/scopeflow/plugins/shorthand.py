@@ -12,7 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 __all__ = ["Shorthand", "parse_shorthand", "plugin_url"]
 
@@ -69,7 +69,8 @@ def plugin_url(manifest_text: str, root: str, wanted: Shorthand) -> str:
     uri_root = uri_root.strip() if isinstance(uri_root, str) else ""
     if re.match(r"^https?://", uri_root, re.I):
         return urljoin(uri_root.rstrip("/") + "/", uri.lstrip("/"))
-    found = urljoin(urljoin(root, uri_root.strip("/") + "/" if uri_root.strip("/") else ""), uri.lstrip("/"))
+    base = urljoin(root, quote(uri_root.strip("/")) + "/" if uri_root.strip("/") else "")
+    found = urljoin(base, quote(uri.lstrip("/")))  # real manifests name files with spaces in them
     if not found.startswith(root):
         raise ValueError(f"{where}: {uri_root}/{uri} leaves the repository")
     return found
