@@ -480,6 +480,14 @@ async def test_github_shorthand_is_looked_up_in_the_repository_manifest(
         await registry.preview_url("team/plugins@dev:Tagged Denoiser")
 
 
+def test_shorthand_file_names_with_spaces_become_urls() -> None:
+    manifest = '{"plugins": [{"name": "3D Histogram", "uri": "repository/3D Histogram.imjoy.html"}]}'
+    wanted = parse_shorthand("team/plugins:3D Histogram")
+    assert wanted is not None
+    root = "https://raw.githubusercontent.com/team/plugins/master/"
+    assert plugin_url(manifest, root, wanted) == root + "repository/3D%20Histogram.imjoy.html"
+
+
 @pytest.mark.parametrize(
     ("text", "parts"),
     [
@@ -489,14 +497,6 @@ async def test_github_shorthand_is_looked_up_in_the_repository_manifest(
         ("Just A Name", None),
     ],
 )
-def test_shorthand_file_names_with_spaces_become_urls() -> None:
-    manifest = '{"plugins": [{"name": "3D Histogram", "uri": "repository/3D Histogram.imjoy.html"}]}'
-    wanted = parse_shorthand("team/plugins:3D Histogram")
-    assert wanted is not None
-    root = "https://raw.githubusercontent.com/team/plugins/master/"
-    assert plugin_url(manifest, root, wanted) == root + "repository/3D%20Histogram.imjoy.html"
-
-
 def test_shorthand_parts(text: str, parts: tuple[str, str, str | None, str | None] | None) -> None:
     found = parse_shorthand(text)
     assert (found and (found.repo, found.name, found.branch, found.tag)) == parts or (found, parts) == (
