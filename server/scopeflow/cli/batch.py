@@ -307,7 +307,7 @@ async def _single(runner: BatchRun, parsed: inputs.Parsed) -> int:
 
 async def _batch(runner: BatchRun, parsed: inputs.Parsed) -> int:
     options = runner.options
-    out, err = options.out, options.err
+    out = options.out
     assert parsed.batch_name is not None
     name, files = parsed.batch_name, parsed.batch_files
     spec = next(i for i in runner.doc.get("inputs") or [] if i.get("name") == name)
@@ -372,16 +372,22 @@ async def _batch(runner: BatchRun, parsed: inputs.Parsed) -> int:
         else:
             counts["failed"] += 1
             print(f"{label}: failed: {result['error']}", file=out, flush=True)
-    total = time.monotonic() - started
+    return summary(options, len(files), counts, seconds, time.monotonic() - started)
+
+
+def summary(
+    options: Options, items: int, counts: dict[str, int], seconds: list[float], total: float, where: str = ""
+) -> int:
+    """Print a batch's last lines; its exit code (failed items: 1)."""
     mean = f", {sum(seconds) / len(seconds):.2f} s per item run" if seconds else ""
     print(
-        f"{len(files)} items: {counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped "
-        f"in {total:.2f} s{mean}",
-        file=out,
+        f"{items} items: {counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped "
+        f"in {total:.2f} s{where}{mean}",
+        file=options.out,
         flush=True,
     )
     if counts["failed"]:
-        print(f"error: {counts['failed']} of {len(files)} items failed", file=err)
+        print(f"error: {counts['failed']} of {items} items failed", file=options.err)
     return EXIT_FAILED if counts["failed"] else 0
 
 

@@ -31,7 +31,6 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from scopeflow._util import sha256_hex, utc_stamp
 from scopeflow.cli import inputs, provenance
 from scopeflow.cli.batch import (
-    EXIT_FAILED,
     BatchRun,
     BatchState,
     Options,
@@ -40,6 +39,7 @@ from scopeflow.cli.batch import (
     _node_counts,
     _output_axes,
     port_axes,
+    summary,
 )
 
 __all__ = ["HubOnWorker", "main"]
@@ -214,7 +214,7 @@ def _batch(
 ) -> int:
     from distributed import as_completed
 
-    out, err = options.out, options.err
+    out = options.out
     assert parsed.batch_name is not None
     name, files = parsed.batch_name, parsed.batch_files
     spec = next(i for i in doc.get("inputs") or [] if i.get("name") == name)
@@ -308,14 +308,5 @@ def _batch(
         else:
             counts["failed"] += 1
             print(f"{label}: failed: {result['error']}", file=out, flush=True)
-    total = time.monotonic() - started
-    mean = f", {sum(seconds) / len(seconds):.2f} s per item run" if seconds else ""
-    print(
-        f"{len(files)} items: {counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped "
-        f"in {total:.2f} s on {len(client.scheduler_info()['workers'])} Dask workers{mean}",
-        file=out,
-        flush=True,
-    )
-    if counts["failed"]:
-        print(f"error: {counts['failed']} of {len(files)} items failed", file=err)
-    return EXIT_FAILED if counts["failed"] else 0
+    workers = f" on {len(client.scheduler_info()['workers'])} Dask workers"
+    return summary(options, len(files), counts, seconds, time.monotonic() - started, workers)
