@@ -17,6 +17,7 @@ __all__ = ["openapi_document"]
 _JSON = {"application/json": {"schema": {"type": "object"}}}
 _ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
 _BYTES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_TIFF = {"image/tiff": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def _answers(ok: int = 200, *more: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,6 +55,7 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
 PLUGIN_ID = _id("plugin_id")
 WORKFLOW = _id("name")
 BLOB = _id("name", "sf-[0-9a-f-]{1,120}")
+SHAPE = "^[0-9]{1,9}(,[0-9]{1,9}){0,5}$"
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
 
@@ -119,6 +121,13 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _answers(200, 404, body=_JSON),
             },
         },
+        "/api/plugins/{plugin_id}/verify": {
+            "parameters": [PLUGIN_ID],
+            "post": {
+                "summary": "Run the plugin's declared test cases in its kernel: pass or fail per case",
+                "responses": _answers(200, 404, body=_JSON),
+            },
+        },
         "/api/samples": {"get": {"summary": "The sample images", "responses": _answers(body=_ANY_JSON)}},
         "/api/samples/{sample_id}": {
             "parameters": [_id("sample_id", "[A-Za-z0-9._-]{1,128}")],
@@ -140,13 +149,35 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "Encode raw pixels (the body) as a TIFF or PNG file",
                 "parameters": [
                     _query("format", {"enum": ["tiff", "png"]}),
-                    _query("shape", {"type": "string", "pattern": "^[0-9]{1,9}(,[0-9]{1,9}){0,5}$"}, True),
+                    _query("shape", {"type": "string", "pattern": SHAPE}, True),
                     _query("dtype", {"type": "string"}, True),
                     _query("axes", {"type": "string"}),
                 ],
                 "requestBody": _body({"type": "string", "format": "binary"}, "application/octet-stream"),
                 "responses": _answers(200, 413, body=_BYTES),
             }
+        },
+        "/api/annotations": {
+            "get": {
+                "summary": "Saved annotations (label images), of one image with ``image``",
+                "parameters": [_query("image", {"type": "string", "pattern": "^[0-9a-f]{64}$"})],
+                "responses": _answers(body=_ANY_JSON),
+            }
+        },
+        "/api/annotations/{image}/{name}": {
+            "parameters": [_id("image", "[0-9a-f]{64}"), _id("name")],
+            "get": {"summary": "An annotation as a TIFF file", "responses": _answers(200, 404, body=_TIFF)},
+            "put": {
+                "summary": "Save an annotation: an int32 TIFF of the image's shape without channels",
+                "parameters": [
+                    _query("image_shape", {"type": "string", "pattern": SHAPE}, True),
+                    _query("image_axes", {"type": "string", "pattern": "^[tczyx]{2,5}$"}, True),
+                    _query("image_name", {"type": "string"}),
+                ],
+                "requestBody": _body({"type": "string", "format": "binary"}, "application/octet-stream"),
+                "responses": _answers(200, 201, 409, 413, body=_JSON),
+            },
+            "delete": {"summary": "Delete an annotation", "responses": _answers(204, 404)},
         },
         "/api/transfer": {
             "get": {

@@ -1,4 +1,5 @@
-"""HTTP doors of images: the built-in samples, and image files in and out. Every one needs the token.
+"""HTTP doors of images: the built-in samples, image files in and out, and annotations (label images painted
+in the web app, kept as TIFF on the hub). Every one needs the token.
 
 Pixels travel as raw little-endian C-order bytes described by the ``X-Shape``, ``X-Dtype`` and ``X-Axes``
 headers.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +20,7 @@ from tornado import web
 
 from scopeflow._http import HubMixin
 from scopeflow.images import formats as data
+from scopeflow.images.annotations import AnnotationError, Annotations
 
 
 class ArrayBody:
@@ -97,9 +101,85 @@ class ImageWriteHandler(HubMixin, APIHandler):
         self.finish(file, set_content_type="image/png" if fmt == "png" else "image/tiff")
 
 
+class AnnotationMixin(HubMixin):
+    """The hub's annotations, under ``<data dir>/annotations``."""
+
+    @property
+    def annotations(self) -> Annotations:
+        return Annotations(Path(self.hub.data_dir).expanduser() / "annotations")
+
+
+class AnnotationsHandler(AnnotationMixin, APIHandler):
+    """``GET /api/annotations[?image=KEY]``: the saved annotations (of one image), newest first."""
+
+    @web.authenticated
+    def get(self) -> None:
+        try:
+            self.finish_json(self.annotations.listing(self.get_argument("image", None)))
+        except AnnotationError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from None
+
+
+SHAPE = re.compile(r"^[0-9]{1,9}(,[0-9]{1,9}){0,5}$")
+
+
+class AnnotationHandler(AnnotationMixin, APIHandler):
+    """``GET|PUT|DELETE /api/annotations/KEY/NAME``: one annotation of the image whose key is KEY.
+
+    PUT takes the labels as a TIFF file (int32, the image's shape without channels) and
+    ``?image_shape=..&image_axes=..&image_name=..`` describing the image; GET gives the TIFF file back.
+    """
+
+    @web.authenticated
+    def get(self, image: str, name: str) -> None:
+        try:
+            path = self.annotations.path(image, name)
+            file = path.read_bytes()
+        except AnnotationError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from None
+        except (KeyError, FileNotFoundError) as exc:
+            raise web.HTTPError(404, str(exc.args[0]) if exc.args else "no such annotation") from None
+        self.set_header("Content-Disposition", f'attachment; filename="{name}.tif"')
+        self.finish(file, set_content_type="image/tiff")
+
+    @web.authenticated
+    async def put(self, image: str, name: str) -> None:
+        raw_shape = self.get_argument("image_shape", "")
+        if not SHAPE.match(raw_shape):
+            raise web.HTTPError(400, "image_shape: the image's sizes, comma-separated (512,512)")
+        shape = [int(n) for n in raw_shape.split(",")]
+        axes = self.get_argument("image_axes", "")
+        try:
+            entry, created = await asyncio.to_thread(
+                self.annotations.save,
+                image,
+                name,
+                self.request.body,
+                self.get_argument("image_name", ""),
+                shape,
+                axes,
+            )
+        except AnnotationError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from None
+        self.finish_json(entry, 201 if created else 200)
+
+    @web.authenticated
+    def delete(self, image: str, name: str) -> None:
+        try:
+            self.annotations.delete(image, name)
+        except AnnotationError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from None
+        except KeyError as exc:
+            raise web.HTTPError(404, str(exc.args[0])) from None
+        self.set_status(204)
+        self.finish()
+
+
 default_handlers: list[tuple[str, type]] = [
     (r"/api/samples", SamplesHandler),
     (r"/api/samples/(?P<sample_id>[A-Za-z0-9._-]{1,128})", SampleHandler),
     (r"/api/images/read", ImageReadHandler),
     (r"/api/images/write", ImageWriteHandler),
+    (r"/api/annotations", AnnotationsHandler),
+    (r"/api/annotations/(?P<image>[^/]+)/(?P<name>[^/]+)", AnnotationHandler),
 ]
