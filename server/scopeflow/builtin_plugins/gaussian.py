@@ -16,6 +16,15 @@ PLUGIN = {
     "description": "Smooth an image with a Gaussian kernel.",
     "requirements": ["scipy"],
     "tags": ["denoising", "filter"],
+    "tests": [
+        {
+            "name": "a crop of nuclei-2d against scipy.ndimage.gaussian_filter",
+            "op": "blur",
+            "inputs": {"image": {"file": "verify/crop.npy"}, "sigma": 2.0},
+            "expected": {"result": {"file": "verify/crop-blurred.npy"}},
+            "atol": 1e-4,
+        }
+    ],
 }
 
 

@@ -23,6 +23,16 @@ PLUGIN = {
     "description": "Read and write TIFF/OME-TIFF, PNG and OME-Zarr images.",
     "requirements": ["tifffile", "imageio", "zarr"],
     "tags": ["io", "files"],
+    "tests": [
+        {
+            "name": "a PNG file's bytes decode to its exact pixels",
+            "op": "decode",
+            "inputs": {"data": {"file": "verify/crop.png"}, "name": "crop.png"},
+            "expected": {"result": {"file": "verify/crop-u8.npy"}},
+            "atol": 0,
+            "rtol": 0,
+        }
+    ],
 }
 
 

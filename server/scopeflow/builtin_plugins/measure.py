@@ -17,6 +17,16 @@ PLUGIN = {
     "description": "Region properties per label: area, intensity, centroid, eccentricity → a table.",
     "requirements": ["scikit-image"],
     "tags": ["measurement", "analysis", "classical"],
+    "tests": [
+        {
+            "name": "nuclei-2d's hand-drawn labels: every nucleus and its area in pixels",
+            "op": "regions",
+            "inputs": {"labels": {"sample": "nuclei-2d-labels"}, "image": {"sample": "nuclei-2d"}},
+            "expected": {"result": {"file": "verify/nuclei-2d-areas.json"}},
+            "atol": 0,
+            "rtol": 0,
+        }
+    ],
 }
 
 

@@ -20,6 +20,15 @@ PLUGIN = {
     "description": "Classical patch-based denoising (non-local means).",
     "requirements": ["scipy", "scikit-image"],
     "tags": ["denoising", "filter", "classical"],
+    "tests": [
+        {
+            "name": "a noisy field of nuclei (16.7 dB) comes back at least 4 dB cleaner",
+            "op": "denoise",
+            "inputs": {"image": {"file": "verify/noisy.npy"}},
+            "expected": {"result": {"file": "verify/clean.npy"}},
+            "min_psnr": 20.7,
+        }
+    ],
 }
 
 

@@ -84,6 +84,15 @@ PLUGIN = {
     "description": "Self-supervised denoising trained on the input image itself (blind-spot U-Net).",
     "requirements": ["torch", "numpy", "scipy"],
     "tags": ["denoising", "deep learning", "self-supervised"],
+    "tests": [
+        {
+            "name": "a noisy field of nuclei (16.7 dB), a short training, comes back at least 4 dB cleaner",
+            "op": "denoise",
+            "inputs": {"image": {"file": "verify/noisy.npy"}, "iterations": 120, "patience": 60},
+            "expected": {"result": {"file": "verify/clean.npy"}},
+            "min_psnr": 20.7,
+        }
+    ],
 }
 
 PATCH = 64

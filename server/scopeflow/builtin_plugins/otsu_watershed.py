@@ -19,6 +19,15 @@ PLUGIN = {
     "description": "Classical nuclei segmentation: Otsu threshold, distance-transform watershed.",
     "requirements": ["scipy", "scikit-image"],
     "tags": ["segmentation", "classical", "nuclei"],
+    "tests": [
+        {
+            "name": "nuclei-2d against its 125 hand-drawn nuclei (measured F1 0.714)",
+            "op": "segment",
+            "inputs": {"image": {"sample": "nuclei-2d"}},
+            "expected": {"result": {"sample": "nuclei-2d-labels"}},
+            "min_f1": 0.70,
+        }
+    ],
 }
 
 

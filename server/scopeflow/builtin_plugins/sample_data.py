@@ -17,6 +17,16 @@ PLUGIN = {
     "description": "Built-in sample images (real fluorescence nuclei with labels, synthetic cells).",
     "requirements": ["tifffile"],
     "tags": ["data", "samples"],
+    "tests": [
+        {
+            "name": "nuclei-2d loads with its exact pixels",
+            "op": "load",
+            "inputs": {"sample_id": "nuclei-2d"},
+            "expected": {"result": {"sample": "nuclei-2d"}},
+            "atol": 0,
+            "rtol": 0,
+        }
+    ],
 }
 
 

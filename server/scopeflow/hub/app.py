@@ -40,6 +40,7 @@ from scopeflow.workflows.handlers import default_handlers as workflow_handlers
 from scopeflow.workflows.library import Documents, Gallery
 from scopeflow.workflows.runner import WorkflowRunner
 from scopeflow.workflows.runs import RunStore
+from scopeflow.workflows.verify import Verifier
 
 PACKAGE = Path(__file__).resolve().parents[1]
 REPO = PACKAGE.parents[1]
@@ -195,6 +196,8 @@ class Hub(ExtensionApp):
             RunStore(data / "runs"),
         )
         self.manager.rpc.add_service(self.runner.service(), overwrite=True)
+        self.verifier = Verifier(self.runner, self.registry)
+        self.manager.rpc.add_service(self.verifier.service(), overwrite=True)
         self.documents = Documents(data / "workflows")
         self.documents.recover()  # a hub killed mid-save leaves nothing half-done behind
         builtin = self.builtin_plugins_dir

@@ -142,10 +142,21 @@ class PluginLogsHandler(PluginMixin, APIHandler):
         self.finish(json.dumps({"logs": list(self.hub.engine.plugin(plugin_id).logs)}))
 
 
+class PluginVerifyHandler(PluginMixin, APIHandler):
+    """``POST /api/plugins/ID/verify``: run the plugin's declared test cases in its kernel; the report says
+    pass or fail per case with the largest difference (a failing plugin is still a 200: the check ran)."""
+
+    @web.authenticated
+    async def post(self, plugin_id: str) -> None:
+        manifest = self.manifest_or_404(plugin_id)
+        self.finish(json.dumps(await self.hub.verifier.verify(manifest.id), allow_nan=False, default=str))
+
+
 default_handlers: list[tuple[str, type]] = [
     (r"/api/plugins", PluginsHandler),
     (rf"/api/plugins/{PLUGIN_ID}", PluginHandler),
     (rf"/api/plugins/{PLUGIN_ID}/(?P<action>start|stop|restart)", PluginActionHandler),
     (rf"/api/plugins/{PLUGIN_ID}/logs", PluginLogsHandler),
     (rf"/api/plugins/{PLUGIN_ID}/tag", PluginTagHandler),
+    (rf"/api/plugins/{PLUGIN_ID}/verify", PluginVerifyHandler),
 ]

@@ -48,6 +48,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scopeflow._util import ID
+from scopeflow.plugins.cases import MAX_CASES, VerifyCase
 from scopeflow.plugins.imjoy_config import UiField, imjoy_fields, legacy_type
 from scopeflow.plugins.javascript_ops import javascript_ops, op_title
 from scopeflow.plugins.ports import (
@@ -161,6 +162,9 @@ class PluginManifest(_Spec):
     )
     attachments: list[str] = Field(
         default_factory=list, description="Names of its <attachment> blocks (`api.getAttachment(name)`)."
+    )
+    tests: list[VerifyCase] = Field(
+        default_factory=list, max_length=MAX_CASES, description="Test cases *Verify* runs (`tests`)."
     )
 
 
@@ -385,7 +389,7 @@ def _imjoy_python_ops(script: _Block, name: str) -> list[dict[str, Any]]:
 
 # --- scopeflow .py -----------------------------------------------------------------------------------------
 
-_PLUGIN_KEYS = ("id", "name", "version", "description", "tags", "requirements", "icon", "docs")
+_PLUGIN_KEYS = ("id", "name", "version", "description", "tags", "requirements", "icon", "docs", "tests")
 _OP_ARGUMENTS = ("title", "description", "inputs", "outputs")
 
 
@@ -509,4 +513,5 @@ def _common_fields(declared: dict[str, Any], name: str, section: str) -> dict[st
     for key in ("tags", "requirements"):  # ImJoy allows one string for a list of strings
         value = declared.get(key)
         fields[key] = ([value] if value.strip() else []) if isinstance(value, str) else (value or [])
-    return fields | {"icon": declared.get("icon") or None, "config": declared}
+    extra = {"icon": declared.get("icon") or None, "config": declared, "tests": declared.get("tests") or []}
+    return fields | extra

@@ -331,7 +331,7 @@ class WorkflowRunner:
             result = await self._call(node.plugin, op.name, args, run.shas[node.plugin], tag)
         finally:
             active.remove(node_id)
-        values = _split(result, op)
+        values = split_result(result, op)
         entry = await self.cache.put(key, {p.name: (p.kind, values[p.name]) for p in op.outputs})
         # downstream gets what a cached run would give it: arrays, and tables and values as JSON
         values = {p: v if isinstance(v, np.ndarray) else plain(v) for p, v in values.items()}
@@ -346,6 +346,10 @@ class WorkflowRunner:
             "sha256": sha256,
             "environment": self.engine.environment_of(manifest.id),
         }
+
+    async def call_op(self, plugin: str, op: str, args: list[Any], sha256: str, tag: str = "") -> Any:
+        """Call one op of a plugin as a node would: in the kernel running the file with this sha256."""
+        return await self._call(plugin, op, args, sha256, tag)
 
     async def _call(self, plugin: str, op: str, args: list[Any], sha256: str, tag: str = "") -> Any:
         plugin = self.registry.get(plugin).id  # a document may name a plugin by its name, as ImJoy does
@@ -466,7 +470,7 @@ def file_sha256(path: str | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _split(result: Any, op: OpSpec) -> dict[str, Any]:
+def split_result(result: Any, op: OpSpec) -> dict[str, Any]:
     """An op's result by output port: none, one value, or a list/tuple of one value per output."""
     ports = [p.name for p in op.outputs]
     if not ports:
