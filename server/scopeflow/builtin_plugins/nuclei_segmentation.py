@@ -124,6 +124,7 @@ field) is left out.
 import contextlib
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,7 @@ MIN_SCALE, MAX_SCALE = 0.1, 4.0
 RESCALE_BEYOND = 1.25  # nuclei this many times larger or smaller than trained on are seen rescaled
 FAR = 1.5  # a statistic this many times beyond the highest seen in training is out of distribution
 _MODEL: dict[str, Any] = {}
+_MODULES: dict[str, Any] = {}
 
 
 @op(
@@ -201,6 +203,77 @@ def assess(image: Image["yx"], diameter: float = 0.0) -> dict:
         "trained": model_info()["trained"],
         "warnings": warnings_for(data, labels, scale),
     }
+
+
+@op(
+    title="Fine-tune on your annotations",
+    inputs={
+        "labels": "its label image (0 unlabelled, 1..n one object each), e.g. painted in the viewer",
+        "name": "name of the new version (lower-case letters, digits, '-'): plugin nuclei-segmentation-NAME",
+        "minutes": {"minimum": 0.1, "maximum": 120, "description": "time limit of the training"},
+        "unlabelled_is_background": "every unlabelled pixel is background (else only near annotated objects)",
+        "max_steps": {"minimum": 1, "maximum": 100000, "description": "step limit of the training"},
+        "image_2": "a second annotated image (optional)",
+        "image_3": "a third annotated image (optional; scripts may pass lists as image and labels)",
+        "image_names": "the images' names for the model card, comma-separated (optional)",
+    },
+)
+def finetune(
+    image: Image["yx"],
+    labels: Image["yx"],
+    name: str,
+    minutes: float = 2.0,
+    unlabelled_is_background: bool = False,
+    max_steps: int = 2000,
+    image_2: Image["yx"] | None = None,
+    labels_2: Image["yx"] | None = None,
+    image_3: Image["yx"] | None = None,
+    labels_3: Image["yx"] | None = None,
+    image_names: str = "",
+    seed: int = 0,
+) -> dict:
+    """Train the network further on annotated images; the result is a new plugin version (pinnable by its
+    sha256). Returns validation F1@0.5 before and after, steps, why it stopped and the new version."""
+    pairs = [(image, labels), (image_2, labels_2), (image_3, labels_3)]
+    training, runner = finetune_modules()
+    return runner.run(
+        sys.modules[__name__],
+        training,
+        runner.pairs(pairs, image_names),
+        name,
+        minutes,
+        unlabelled_is_background,
+        max_steps,
+        seed,
+        api.call_hub,
+    )
+
+
+@op(title="Cancel the running fine-tune")
+def cancel_finetune() -> str:
+    """Stop the fine-tune running in this plugin (no version is made)."""
+    return finetune_modules()[1].cancel()
+
+
+def finetune_modules() -> tuple[Any, Any]:
+    """``nuclei_segmentation/finetune.py`` and ``finetune_run.py``, loaded once per process."""
+    import importlib.util
+
+    for name in ("finetune", "finetune_run"):
+        if name not in _MODULES:
+            spec = importlib.util.spec_from_file_location(f"scopeflow_nuclei_{name}", FOLDER / f"{name}.py")
+            assert spec is not None and spec.loader is not None
+            _MODULES[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(_MODULES[name])
+    return _MODULES["finetune"], _MODULES["finetune_run"]
+
+
+def use_weights(path: Path, sha256: str) -> None:
+    """Segment with these weights from now on (a fine-tuned version): refused unless their sha256 is the one
+    its plugin file names."""
+    global WEIGHTS
+    if Path(path) != WEIGHTS:
+        WEIGHTS = finetune_modules()[1].checked(Path(path), sha256)
 
 
 # -- checks and normalisation ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from scopeflow.plugins.engine import KernelEngine
 from scopeflow.plugins.environments import Environments
 from scopeflow.plugins.handlers import default_handlers as plugin_handlers
 from scopeflow.plugins.registry import Registry
+from scopeflow.plugins.versions import PluginVersions
 from scopeflow.transfer.codec import Transfer
 from scopeflow.transfer.handlers import default_handlers as transfer_handlers
 from scopeflow.transfer.store import TransferStore
@@ -196,6 +197,7 @@ class Hub(ExtensionApp):
             RunStore(data / "runs"),
         )
         self.manager.rpc.add_service(self.runner.service(), overwrite=True)
+        self.manager.rpc.add_service(PluginVersions(self.registry, self.engine).service(), overwrite=True)
         self.verifier = Verifier(self.runner, self.registry)
         self.manager.rpc.add_service(self.verifier.service(), overwrite=True)
         self.documents = Documents(data / "workflows")

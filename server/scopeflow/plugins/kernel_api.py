@@ -306,6 +306,19 @@ class PluginApi:
                 await result
 
     # -- the hub's functions -----------------------------------------------------------------------------
+    def call_hub(self, service_id: str, method: str, *args: Any) -> Any:
+        """Call ``method`` of one of the hub's own services (``plugin-versions``, ``workflows``): an awaitable
+        on the kernel's loop, a concurrent future from a worker thread."""
+
+        async def call() -> Any:
+            service = await self._server.get_service(service_id)
+            result = service[method](*args)
+            while inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return self._on_loop_call(call())
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -208,12 +208,17 @@ class Registry:
         return data.decode("utf-8").removeprefix("\ufeff")
 
     def install_source(
-        self, source: str | bytes, filename: str, source_url: str | None = None
+        self,
+        source: str | bytes,
+        filename: str,
+        source_url: str | None = None,
+        origin: dict[str, Any] | None = None,
     ) -> PluginManifest:
         """Parse (:class:`ManifestError` if invalid), store as ``plugins/<id><suffix>``, return the manifest.
 
         The file is written atomically; the previous file of that id and this one are kept in
-        ``plugins/.versions/<id>-<sha256[:12]><suffix>``."""
+        ``plugins/.versions/<id>-<sha256[:12]><suffix>``. ``origin`` (e.g. a file the hub wrote for the
+        user, :mod:`scopeflow.plugins.versions`) is recorded in the index."""
         manifest = parse_plugin(source, filename, source_url=source_url)
         data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
         suffix = ".py" if manifest.format == "python" else ".imjoy.html"
@@ -235,7 +240,7 @@ class Registry:
             "source_url": source_url,
             "sha256": manifest.sha256,
             "installed": utc_stamp(),
-        }
+        } | ({"origin": origin} if origin else {})
         self._write_index(index)
         self.scan()
         return self.get(manifest.id)
