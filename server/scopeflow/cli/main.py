@@ -233,6 +233,21 @@ def parser() -> argparse.ArgumentParser:
     )
     export.add_argument("plugin", metavar="PLUGIN", help="nuclei-segmentation")
     export.add_argument("target", metavar="OUT.zip", help="the package to write")
+    verify = commands.add_parser(
+        "verify",
+        help="run a plugin's declared test cases and compare with the expected outputs",
+        description="Run the test cases a plugin declares (`tests`) in its kernel, as Verify in the app "
+        "does. Exit code: 0 all passed, 1 a case failed or none is declared, 2 no such plugin or no hub.",
+    )
+    verify.add_argument("plugin", metavar="PLUGIN", help="a plugin id or name, or a plugin file")
+    verify.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--data-dir",
+        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
+        help="the started hub's data dir (default as for serve)",
+    )
+    add_token_options(verify, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     return root
 
 
@@ -291,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
         from scopeflow.cli import export_model
 
         sys.exit(export_model.main(args.plugin, Path(args.target)))
+    elif args.command == "verify":
+        from scopeflow.cli import verify as verify_plugin
+
+        token = take_token(args, argv if args.hub else [], ("SCOPEFLOW_TOKEN",))
+        sys.exit(verify_plugin.main(args.plugin, args.hub, token, args.data_dir, args.json))
     elif args.command == "envs":
         from scopeflow.cli import envs
 

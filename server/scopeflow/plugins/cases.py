@@ -48,7 +48,7 @@ class VerifyCase(BaseModel):
         description='Output name (`result` for a single output) → value, {"sample": ID} or {"file": PATH}.'
     )
     atol: float = Field(default=1e-6, ge=0, description="Absolute tolerance of numbers and arrays.")
-    rtol: float = Field(default=1e-6, ge=0, description="Relative tolerance of numbers and arrays.")
+    rtol: float = Field(default=0.0, ge=0, description="Relative tolerance of numbers and arrays.")
     min_f1: float | None = Field(
         default=None,
         ge=0,

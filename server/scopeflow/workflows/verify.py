@@ -45,7 +45,8 @@ class Verifier:
 
     async def verify(self, plugin: str, context: Any = None) -> dict[str, Any]:
         """Every test case of ``plugin`` (an id or a name): ``{"plugin", "version", "sha256", "passed",
-        "cases": [{"name", "op", "passed", "measure", "difference", "tolerance", "seconds", "error"}]}``.
+        "cases": [{"name", "op", "passed", "summary", "measure", "difference", "tolerance", "seconds",
+        "error"}]}``.
         Two requests for the same plugin while one runs share its report."""
         manifest = self.registry.get(plugin)
         task = self.running.get(manifest.id)
@@ -164,24 +165,36 @@ def compare(got: dict[str, Any], expected: dict[str, Any], case: VerifyCase) -> 
         measure, tolerance = "largest |got - expected|", case.atol
     worst, passed, details = 0.0, True, {}
     tolerance = float(tolerance)
+    scores: list[float] = []
     for name, want in expected.items():
         have = got.get(name)
         if case.min_f1 is not None:
             f1 = label_f1(np.asarray(have), np.asarray(want))
             details[name] = {"f1": round(f1, 4)}
             difference, ok = 1 - f1, f1 >= case.min_f1
+            scores.append(f1)
         elif case.min_psnr is not None:
             psnr = psnr_of(np.asarray(have, float), np.asarray(want, float))
             details[name] = {"psnr": round(psnr, 2)}
             difference, ok = max(0.0, case.min_psnr - psnr), psnr >= case.min_psnr
+            scores.append(psnr)
         else:
             difference, ok = close(have, want, case.atol, case.rtol, name)
         worst, passed = max(worst, difference), passed and ok
+    if case.min_f1 is not None:
+        summary = f"F1 at IoU 0.5: {min(scores):.3f} (at least {case.min_f1:g})"
+    elif case.min_psnr is not None:
+        summary = f"PSNR: {min(scores):.1f} dB (at least {case.min_psnr:g} dB)"
+    else:
+        allowed = f"{case.atol:g}" + (f" + {case.rtol:g} * |expected|" if case.rtol else "")
+        shown = f"{worst:.3g}" if math.isfinite(worst) else "values differ"
+        summary = f"largest difference: {shown} (at most {allowed})"
     return {
         "passed": passed,
         "measure": measure,
         "difference": float(f"{worst:.6g}") if math.isfinite(worst) else None,
         "tolerance": tolerance,
+        "summary": summary,
         "details": details,
     }
 

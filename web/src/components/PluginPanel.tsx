@@ -8,6 +8,7 @@ import { EnvironmentInfo } from "./Environment";
 import { Markdown } from "./Markdown";
 import { OpForm } from "./OpForm";
 import { PlotView } from "./PlotView";
+import { VerifyButton } from "./Verify";
 
 const STATE_LABEL: Record<string, string> = {
   stopped: "not started",
@@ -171,6 +172,7 @@ export function PluginPanel() {
           <button onClick={() => void removePlugin(plugin).catch((e) => addLog("error", plugin.id, String(e), undefined, true))}>Remove</button>
         )}
       </div>
+      {plugin.lang === "python" && <VerifyButton key={plugin.id} plugin={plugin} />}
       {state === "crashed" && crash && (
         <div className="sf-error" data-testid="plugin-crash">
           <strong>The plugin crashed.</strong> Fix the cause, then {isWorker(plugin) ? "Start" : "Restart"}.

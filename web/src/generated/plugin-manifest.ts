@@ -107,6 +107,12 @@ export interface PluginManifest {
    * Names of its <attachment> blocks (`api.getAttachment(name)`).
    */
   attachments: string[];
+  /**
+   * Test cases *Verify* runs (`tests`).
+   *
+   * @maxItems 50
+   */
+  tests: VerifyCase[];
 }
 /**
  * An operation a plugin offers: a function or method with typed inputs and outputs.
@@ -220,4 +226,52 @@ export interface UiField {
   extra: {
     [k: string]: any;
   };
+}
+/**
+ * One test case of a plugin: call ``op`` with ``inputs``; its outputs must match ``expected``.
+ *
+ * This interface was referenced by `PluginManifest`'s JSON-Schema
+ * via the `definition` "VerifyCase".
+ */
+export interface VerifyCase {
+  /**
+   * What the case checks (default: the op and its number).
+   */
+  name: string;
+  /**
+   * The op to call.
+   */
+  op: string;
+  /**
+   * Input name → value, {"sample": ID} or {"file": PATH}.
+   */
+  inputs: {
+    [k: string]: any;
+  };
+  /**
+   * Output name (`result` for a single output) → value, {"sample": ID} or {"file": PATH}.
+   */
+  expected: {
+    [k: string]: any;
+  };
+  /**
+   * Absolute tolerance of numbers and arrays.
+   */
+  atol: number;
+  /**
+   * Relative tolerance of numbers and arrays.
+   */
+  rtol: number;
+  /**
+   * Label images: the least F1 at IoU 0.5 against the expected labels.
+   */
+  min_f1: number | null;
+  /**
+   * Images: the least PSNR (dB) against the expected clean image.
+   */
+  min_psnr: number | null;
+  /**
+   * Seconds the case may take.
+   */
+  timeout: number;
 }
