@@ -134,7 +134,7 @@ export function toNdarray(image: NdImage): NdArray {
   return new NdArray(image.data, image.shape, image.dtype);
 }
 
-async function arrayFromResponse(response: Response, name: string, source: string): Promise<NdImage> {
+export async function arrayFromResponse(response: Response, name: string, source: string): Promise<NdImage> {
   const shape = (response.headers.get("X-Shape") || "").split(",").filter(Boolean).map(Number);
   const dtype = response.headers.get("X-Dtype") || "uint8";
   const axes = response.headers.get("X-Axes") || guessAxes(shape);

@@ -47,6 +47,18 @@ export interface WindowInstance {
   notes?: string[];
 }
 
+/** Painted labels (an open labels image) and the image they belong to (annotations.ts). */
+export interface AnnotationLink {
+  imageId: string;
+  imageName: string;
+  /** the annotation's name on the hub */
+  name: string;
+  /** painted since the last save */
+  dirty: boolean;
+  /** when it was last saved, as the hub said; null if never */
+  saved: string | null;
+}
+
 /** A web-worker plugin running in this tab (workers.ts). */
 export interface WorkerState {
   state: "starting" | "ready" | "crashed";
@@ -79,6 +91,10 @@ interface State {
   view: string;
   /** the install dialog is open with this URL ("" for an empty one) */
   installUrl: string | null;
+  /** editable labels images (by id) and the image each belongs to */
+  annotationLinks: Record<string, AnnotationLink>;
+  /** bumped when annotations are saved or deleted on the hub (lists refresh) */
+  annotationsVersion: number;
 }
 
 export const useStore = create<State>(() => ({
@@ -104,6 +120,8 @@ export const useStore = create<State>(() => ({
   workers: {},
   view: "viewer",
   installUrl: null,
+  annotationLinks: {},
+  annotationsVersion: 0,
 }));
 
 export const set = useStore.setState;

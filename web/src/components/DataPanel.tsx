@@ -1,6 +1,10 @@
-// Data: built-in samples, files to open, the open images (view, overlay, download) and tables.
+// Data: built-in samples, files to open, the open images (view, overlay, paint labels, download), the labels
+// saved for the image being viewed, and tables.
 
 import { useEffect, useRef, useState } from "react";
+import {
+  createLabels, deleteAnnotation, downloadAnnotation, listAnnotations, openAnnotation, saveLabels, type AnnotationInfo,
+} from "../annotations";
 import { getJson } from "../hub";
 import { downloadImage, loadSample, openFile, type SampleInfo } from "../images";
 import { addImage, addLog, get, set, useStore } from "../store";
@@ -25,6 +29,7 @@ export function DataPanel() {
   const overlay = useStore((s) => s.overlay);
   const activeTable = useStore((s) => s.activeTable);
   const view = useStore((s) => s.view);
+  const links = useStore((s) => s.annotationLinks);
   const [samples, setSamples] = useState<SampleInfo[]>([]);
   const [loading, setLoading] = useState("");
   const input = useRef<HTMLInputElement>(null);
@@ -48,6 +53,9 @@ export function DataPanel() {
     const image = images.find((i) => i.id === id);
     if (image) downloadImage(token || "", image, format).catch((err) => addLog("error", "data", `download failed: ${String(err)}`, undefined, true));
   };
+  const failed = (what: string) => (err: unknown) =>
+    addLog("error", "annotations", `${what}: ${err instanceof Error ? err.message : String(err)}`, undefined, true);
+  const paint = (image: NdImage) => void createLabels(image).catch(failed("new labels"));
   return (
     <div className="sf-data">
       <div className="sf-section-head">
@@ -64,11 +72,25 @@ export function DataPanel() {
             <button className="sf-link" onClick={() => set({ activeImage: img.id, overlay: img.id === overlay ? null : overlay, view: "viewer" })} title={img.source}>
               {img.name}
               {img.kind === "labels" && <span className="sf-badge sf-labels-badge">labels</span>}
+              {links[img.id]?.dirty && <span className="sf-badge sf-unsaved-badge" title="Painted since it was last saved">unsaved</span>}
             </button>
             <span className="sf-muted sf-small">
               {img.shape.join("×")} {img.dtype} {img.axes}
             </span>
             <span className="sf-row-actions">
+              {img.kind === "image" && (
+                <button className="sf-mini" data-testid="paint-labels" onClick={() => paint(img)}
+                  title="Paint labels on this image: new empty labels of its size, one value per object">
+                  paint labels
+                </button>
+              )}
+              {links[img.id] && (
+                <button className="sf-mini" data-testid="save-labels"
+                  onClick={() => void saveLabels(img).then((text) => addLog("info", "annotations", text), failed("saving labels"))}
+                  title={`Save on the hub beside ${links[img.id].imageName} as “${links[img.id].name}” (TIFF)`}>
+                  save
+                </button>
+              )}
               {img.kind === "labels" && img.id !== active && (
                 <button
                   className="sf-mini"
@@ -92,6 +114,7 @@ export function DataPanel() {
           </li>
         ))}
       </ul>
+      {viewed && viewed.kind === "image" && <SavedLabels image={viewed} />}
       {tables.length > 0 && (
         <>
           <h2>Tables</h2>
@@ -126,5 +149,49 @@ export function DataPanel() {
         ))}
       </ul>
     </div>
+  );
+}
+
+/** The labels saved on the hub for the image being viewed: open (to see or go on painting), download, delete. */
+function SavedLabels({ image }: { image: NdImage }) {
+  const version = useStore((s) => s.annotationsVersion);
+  const [saved, setSaved] = useState<AnnotationInfo[] | null>(null);
+  useEffect(() => {
+    let current = true;
+    setSaved(null);
+    listAnnotations(image).then((list) => current && setSaved(list), () => current && setSaved([]));
+    return () => {
+      current = false;
+    };
+  }, [image, version]);
+  const failed = (what: string) => (err: unknown) =>
+    addLog("error", "annotations", `${what}: ${err instanceof Error ? err.message : String(err)}`, undefined, true);
+  if (!saved || saved.length === 0) return null;
+  return (
+    <>
+      <h2>Saved labels of this image</h2>
+      <ul className="sf-image-list" data-testid="saved-annotations">
+        {saved.map((a) => (
+          <li key={a.name} data-testid={`annotation-${a.name}`}>
+            <button className="sf-link" data-testid="annotation-open" onClick={() => void openAnnotation(a, image).catch(failed(`opening ${a.name}`))}
+              title="Open over the image, to see or go on painting">
+              {a.name}
+            </button>
+            <span className="sf-muted sf-small">
+              {a.shape.join("×")} int32 · saved {a.modified.replace("T", " ").replace("Z", " UTC")}
+            </span>
+            <span className="sf-row-actions">
+              <button className="sf-mini" onClick={() => void downloadAnnotation(a).catch(failed("download"))} title="Download as TIFF (int32 labels)">
+                TIFF
+              </button>
+              <button className="sf-mini" title="Delete from the hub"
+                onClick={() => window.confirm(`Delete the saved labels “${a.name}” of ${a.image_name}?`) && void deleteAnnotation(a).catch(failed("delete"))}>
+                ✕
+              </button>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </>
   );
 }

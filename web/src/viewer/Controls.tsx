@@ -1,6 +1,6 @@
 // The viewer's controls: the toolbar above the canvas and the strip of channel and label settings beside it.
 
-import { memo } from "react";
+import { memo, type ReactNode } from "react";
 import type { ChannelSpec, PlaneStats, Rgb } from "./render";
 
 /** A channel's settings as the viewer holds them. */
@@ -89,10 +89,19 @@ export interface SidebarProps {
   onOpacity(v: number): void;
   outline: boolean;
   onOutline(v: boolean): void;
+  /** the painting tools, when the labels are editable */
+  labelsTools?: ReactNode;
+  /** a button to start painting: new labels over the image, or a copy of the labels shown */
+  labelsAction?: { text: string; title: string; run(): void } | null;
 }
 
 export const Sidebar = memo(function Sidebar(p: SidebarProps) {
   if (p.channels.length === 0 && p.labelsName === null) return null;
+  const action = p.labelsAction && (
+    <button type="button" className="sf-viewer-start" data-testid="labels-start" onClick={p.labelsAction.run} title={p.labelsAction.title}>
+      {p.labelsAction.text}
+    </button>
+  );
   return (
     <div className="sf-viewer-side">
       {p.channels.map((ch, c) => (
@@ -115,6 +124,17 @@ export const Sidebar = memo(function Sidebar(p: SidebarProps) {
               onChange={(e) => p.onOutline(e.target.checked)} />
             <span>Outlines only</span>
           </label>
+          {p.labelsTools}
+          {action}
+        </section>
+      )}
+      {p.labelsName === null && action && (
+        <section className="sf-viewer-card" data-testid="labels-card">
+          <div className="sf-viewer-card-head">
+            <span className="sf-viewer-name">Labels</span>
+          </div>
+          <span className="sf-viewer-hint">Mark objects by hand: paint one label per object.</span>
+          {action}
         </section>
       )}
     </div>

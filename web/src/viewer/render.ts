@@ -196,14 +196,19 @@ function hsvToRgb(h: number, s: number, v: number): Rgb {
 /**
  * Paints a label plane into out (RGBA): each label its colour with alpha 255, background (0) transparent.
  * With outline, only the label pixels that touch another value (4-neighbours, or the image edge) are painted.
+ * With rect, only the pixels x0 <= x < x1, y0 <= y < y1 are painted (the rest of out is left as it was).
  */
-export function renderLabels(plane: Plane, outline: boolean, out: Uint8ClampedArray): void {
+export function renderLabels(
+  plane: Plane, outline: boolean, out: Uint8ClampedArray, rect?: { x0: number; y0: number; x1: number; y1: number },
+): void {
   const { data, offset, width, height } = plane;
   const out32 = new Uint32Array(out.buffer, out.byteOffset, out.length >> 2);
   const cache = new Map<number, number>();
   let lastId = 0, lastPacked = 0;
-  for (let y = 0, p = 0; y < height; y++) {
-    for (let x = 0; x < width; x++, p++) {
+  const x0 = rect ? Math.max(0, rect.x0) : 0, x1 = rect ? Math.min(width, rect.x1) : width;
+  const y0 = rect ? Math.max(0, rect.y0) : 0, y1 = rect ? Math.min(height, rect.y1) : height;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0, p = y * width + x0; x < x1; x++, p++) {
       const id = data[offset + p];
       if (id === 0 || !(id === id)) { out32[p] = 0; continue; }
       if (outline && x > 0 && x < width - 1 && y > 0 && y < height - 1) {

@@ -26,9 +26,10 @@ class Layer {
     this.shown = false;
   }
 
-  /** Moves the buffer written since buffer() onto the layer's canvas. */
-  commit(): void {
-    this.ctx.putImageData(this.pixels!, 0, 0);
+  /** Moves the buffer written since buffer() onto the layer's canvas; with a rectangle, only that part. */
+  commit(rect?: { x0: number; y0: number; x1: number; y1: number }): void {
+    if (rect) this.ctx.putImageData(this.pixels!, 0, 0, rect.x0, rect.y0, rect.x1 - rect.x0, rect.y1 - rect.y0);
+    else this.ctx.putImageData(this.pixels!, 0, 0);
     this.shown = true;
   }
 }

@@ -21,4 +21,6 @@ export interface NdImage {
   channelNames?: string[];
   /** where it came from: a sample, a file, or "<plugin>.<op>" */
   source?: string;
+  /** labels (int32) the viewer lets the user paint, over the image they were made for */
+  editable?: boolean;
 }
