@@ -87,6 +87,7 @@ async def painted(page: Page) -> dict[str, Any]:
 async def test_paint_undo_erase_fill_save_and_reopen(app: Recorded, web_hub: HubProcess) -> None:
     page = app.page
     await open_sample(page, "nuclei-2d")
+    await shot(page, "annotate-start")
     await page.get_by_test_id("labels-start").click()  # "Paint labels" in the viewer's labels card
     await expect(page.get_by_test_id("label-tools")).to_be_visible()
     state = await editing(page)
@@ -145,7 +146,8 @@ async def test_paint_undo_erase_fill_save_and_reopen(app: Recorded, web_hub: Hub
     assert layer["shape"] == [512, 512] and layer["axes"] == "yx"  # the image's grid
     pixels = np.array(layer["data"], np.int32).reshape(512, 512)
     assert set(np.unique(pixels)) == {0, 1, 2, 3}
-    await page.get_by_test_id("label-brush").hover()
+    at = await page.evaluate("() => window.__scopeflowViewer.pagePoint(250, 200)")
+    await page.mouse.move(*at)  # the brush's outline follows the pointer
     await shot(page, "annotate-painting")
 
     # save: on the hub beside the image, keyed by the image's content hash, the same pixels
