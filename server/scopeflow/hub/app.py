@@ -31,6 +31,8 @@ from scopeflow.images.handlers import default_handlers as image_handlers
 from scopeflow.plugins.engine import KernelEngine
 from scopeflow.plugins.environments import Environments
 from scopeflow.plugins.handlers import default_handlers as plugin_handlers
+from scopeflow.plugins.model_handlers import default_handlers as model_handlers
+from scopeflow.plugins.model_packages import ModelPackages
 from scopeflow.plugins.registry import Registry
 from scopeflow.plugins.versions import PluginVersions
 from scopeflow.transfer.codec import Transfer
@@ -199,6 +201,7 @@ class Hub(ExtensionApp):
         self.manager.rpc.add_service(self.runner.service(), overwrite=True)
         self.manager.rpc.add_service(PluginVersions(self.registry, self.engine).service(), overwrite=True)
         self.verifier = Verifier(self.runner, self.registry)
+        self.model_packages = ModelPackages(self.registry)
         self.manager.rpc.add_service(self.verifier.service(), overwrite=True)
         self.documents = Documents(data / "workflows")
         self.documents.recover()  # a hub killed mid-save leaves nothing half-done behind
@@ -259,7 +262,14 @@ class Hub(ExtensionApp):
         return f"{scheme}://{host}:{server.port}{server.base_url.rstrip('/')}"
 
     def initialize_handlers(self) -> None:
-        for routes in (hub_handlers, plugin_handlers, image_handlers, transfer_handlers, workflow_handlers):
+        for routes in (
+            hub_handlers,
+            plugin_handlers,
+            model_handlers,
+            image_handlers,
+            transfer_handlers,
+            workflow_handlers,
+        ):
             self.handlers.extend(routes)
         self.handlers.append((ASSETS, StaticFileHandler, {"path": self.web_dir}))
 

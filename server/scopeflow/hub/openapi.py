@@ -86,6 +86,33 @@ def openapi_document() -> dict[str, Any]:
                 "responses": _answers(201, 409, body=_JSON) | {"200": {"description": "previewed"}},
             },
         },
+        "/api/models/preview": {
+            "post": {
+                "summary": "Preview a bioimage.io model package: its zip as the body, or the URL of one",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"url": {"type": "string"}}}
+                        },
+                    },
+                },
+                "responses": _answers(200, 413, body=_JSON),
+            }
+        },
+        "/api/models/install": {
+            "post": {
+                "summary": "Install the previewed model package of this sha256 as a plugin",
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "properties": {"sha256": {"type": "string"}, "source_url": {"type": "string"}},
+                    }
+                ),
+                "responses": _answers(201, 404, body=_JSON),
+            }
+        },
         "/api/plugins/{plugin_id}": {
             "parameters": [PLUGIN_ID],
             "get": {

@@ -248,7 +248,19 @@ class Registry:
     async def fetch(
         self, url: str, *, max_bytes: int = 5_000_000, timeout: float = 20, public_only: bool = False
     ) -> tuple[str, str]:
-        """Download a plugin file: ``(normalized url, text)``; :class:`ValueError` says what went wrong.
+        """Download a plugin file: ``(normalized url, text)``; :class:`ValueError` says what went wrong."""
+        final, data = await self.fetch_bytes(
+            url, max_bytes=max_bytes, timeout=timeout, public_only=public_only
+        )
+        try:
+            return final, data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{final}: not UTF-8 text") from None
+
+    async def fetch_bytes(
+        self, url: str, *, max_bytes: int = 5_000_000, timeout: float = 20, public_only: bool = False
+    ) -> tuple[str, bytes]:
+        """Download a file: ``(normalized url, bytes)``; :class:`ValueError` says what went wrong.
 
         ``public_only`` refuses hosts that resolve to loopback, private or link-local addresses, redirects
         included (for fetches no user asked for, e.g. previewing a link someone sent)."""
@@ -292,10 +304,7 @@ class Registry:
             raise ValueError(f"could not fetch {final}: {exc.strerror or exc}") from None
         finally:
             client.close()
-        try:
-            return final, b"".join(chunks).decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError(f"{final}: not UTF-8 text") from None
+        return final, b"".join(chunks)
 
     async def locate(self, url: str, public_only: bool = False) -> tuple[str, str | None]:
         """``(URL of the plugin file, ImJoy tag or None)`` for a URL or ImJoy's ``owner/repo:Name[@tag]``
