@@ -38,6 +38,7 @@ __all__ = ["EXPORTABLE", "export_model", "main"]
 EXPORTABLE = ("nuclei-segmentation",)
 FORMAT_VERSION = "0.5.4"
 TEST_SIZE = 256
+HALO = 32  # pixels of context a block needs on each side: the plugin's own tiles overlap by as much
 CITATIONS = [
     {
         "text": "Ronneberger, Fischer and Brox. U-Net: Convolutional Networks for Biomedical Image "
@@ -132,7 +133,7 @@ def export_model(plugin_id: str, target: Path) -> dict[str, Any]:
         f"{info['trained']['diameter_median']:.0f} px across).\n\n" + str(plugin.__doc__ or "")
     )
     files["README.md"] = docs.encode("utf-8")
-    space = {"min": 16, "step": 8}
+    space = {"min": 2 * HALO + 16, "step": 8}  # a block keeps 16 px beside its halo; 3 poolings: steps of 8
     pytorch_version = torch.__version__.split("+")[0]
     rdf: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -174,8 +175,8 @@ def export_model(plugin_id: str, target: Path) -> dict[str, Any]:
                 "axes": [
                     {"type": "batch"},
                     {"type": "channel", "channel_names": ["foreground_logit", "distance"]},
-                    {"type": "space", "id": "y", "size": {"tensor_id": "raw", "axis_id": "y"}},
-                    {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "x"}},
+                    {"type": "space", "id": "y", "size": {"tensor_id": "raw", "axis_id": "y"}, "halo": HALO},
+                    {"type": "space", "id": "x", "size": {"tensor_id": "raw", "axis_id": "x"}, "halo": HALO},
                 ],
                 "test_tensor": {"source": "test_output.npy", "sha256": _sha256(files["test_output.npy"])},
                 "data": {"type": "float32"},

@@ -3,10 +3,12 @@
 
 bioimage.io's own library, bioimageio.core, does the work: it reads the description, applies the declared
 preprocessing and postprocessing, loads the weights in the chosen format and, for large images, predicts in
-blocks with the halo the package declares. What is added here is what an image from a user needs first:
-its axes put in the model's order (a single channel and the batch axis added), its size padded (mirrored)
-up to one the model accepts (``min + n * step``) and the prediction cropped back. The kernel's environment
-holds bioimageio.core and the weights' runtime; the hub never imports this module's dependencies.
+blocks with the halo the package declares. An image that fits in one block goes through as it is, without
+the halo's padding, as ``bioimageio test`` reproduces a package's test outputs. What is added here is what
+an image from a user needs first: its axes put in the model's order (a single channel and the batch axis
+added), its size padded (mirrored) up to one the model accepts (``min + n * step``) and the prediction
+cropped back. The kernel's environment holds bioimageio.core and the weights' runtime; the hub never
+imports this module's dependencies.
 """
 
 from __future__ import annotations
@@ -84,13 +86,15 @@ def _load(folder: Path, sha256: str, weights: str) -> tuple[Any, Any]:
                 f"{folder / 'rdf.yaml'}: not a model package this version of bioimageio.core reads"
             )
         chosen: Any = weights
-        _LOADED[key] = (model, create_prediction_pipeline(model, weight_format=chosen))
+        pipeline = create_prediction_pipeline(model, weight_format=chosen)
+        pipeline.load()  # kept loaded: bioimageio.core's predict() loads and unloads the weights every call
+        _LOADED[key] = (model, pipeline)
     return _LOADED[key]
 
 
 def predict(folder: Path, sha256: str, weights: str, image: Any) -> Any:
     """The package's outputs for ``image`` (one array, or a tuple of one per output)."""
-    from bioimageio.core import predict as run_model
+    from bioimageio.core.digest_spec import create_sample_for_model
 
     model, pipeline = _load(Path(folder), sha256, weights)
     tensor = model.inputs[0]
@@ -117,7 +121,13 @@ def predict(folder: Path, sha256: str, weights: str, image: Any) -> Any:
         steps = [getattr(sizes[a], "step", None) for a in space]
         if all(steps):  # parametrized sizes: blocks of about TILE a side
             blocks = max(0, min((TILE - int(sizes[a].min)) // int(sizes[a].step) for a in space))
-    sample = run_model(model=pipeline, inputs={tensor.id: x}, blocksize_parameter=blocks)
+    sample = create_sample_for_model(model, inputs={tensor.id: x}, sample_id="image")
+    if blocks is None:  # one block: as `bioimageio test` reproduces the package's test outputs
+        sample = pipeline.predict_sample_without_blocking(
+            sample, skip_input_padding=True, skip_output_cropping=True
+        )
+    else:  # blocks that overlap by the halo the package declares
+        sample = pipeline.predict_sample_with_blocking(sample, ns=blocks)
     results = []
     for out in model.outputs:
         array = np.asarray(sample.members[out.id].data)
