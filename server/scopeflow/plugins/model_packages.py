@@ -15,6 +15,7 @@ the file pins the package. Its test tensors become *Verify* cases with the packa
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -264,8 +265,18 @@ def _tolerance(rdf: dict[str, Any], weights: str) -> dict[str, float]:
     return dict(DEFAULT_TOLERANCE)
 
 
+MAX_COVER = 300_000  # bytes of a cover shown in the docs (as a data: URI: the app fetches nothing)
+
+
 def _docs(package: Package, folder: str) -> str:
     rdf, lines = package.rdf, []
+    for cover in rdf.get("covers") or []:
+        kind = str(cover).rsplit(".", 1)[-1].lower()
+        data = package.files.get(str(cover))
+        if data and kind in ("png", "jpg", "jpeg", "gif") and len(data) <= MAX_COVER:
+            mime = "jpeg" if kind == "jpg" else kind
+            lines.append(f"![cover](data:image/{mime};base64,{base64.b64encode(data).decode()})\n")
+            break
     documentation = rdf.get("documentation")
     if isinstance(documentation, str) and documentation in package.files:
         lines.append(package.files[documentation].decode("utf-8", errors="replace").strip())

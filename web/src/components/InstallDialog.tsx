@@ -1,12 +1,13 @@
 // Install a plugin from a URL (also `/?plugin=URL`): preview what it is, install only on Install/Trust.
 
 import { useEffect, useRef, useState } from "react";
-import { errorText, installDependencyUrl, installUrl, previewUrl } from "../actions";
+import { errorText, installDependencyUrl, installUrl, previewUrl, refreshPlugins } from "../actions";
 import { useStore } from "../store";
 import { compareInstalled, fetchTarget, firstLook, isLocalAddress, parseDependencies, type Dependency } from "../dependencies";
 import { get } from "../store";
 import type { PluginManifest } from "../types";
 import { Markdown } from "./Markdown";
+import { installPackage, isPackageUrl, ModelPreviewCard, previewPackage, type ModelPreview } from "./ModelPackage";
 
 export { isLocalAddress }; // (it lives in ../dependencies now; the workflow view imports it from here)
 
@@ -83,6 +84,9 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
   const [busy, setBusy] = useState("");
   const [deps, setDeps] = useState<DepRow[]>([]);
   const [installedMain, setInstalledMain] = useState(false);
+  const [model, setModel] = useState<ModelPreview | null>(null); // a bioimage.io model package instead
+  const [modelSource, setModelSource] = useState<string>("");
+  const replacesModel = useStore((s) => s.plugins.find((p) => p.id === model?.id));
   const generation = useRef(0); // a new preview makes the answers for an older one stale
   const patchDep = (gen: number, index: number, patch: Partial<DepRow>) => {
     if (gen === generation.current) setDeps((rows) => rows.map((r, i) => (i === index ? { ...r, ...patch } : r)));
@@ -104,10 +108,29 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
       });
     }
   };
-  const preview = async (target: string, publicOnly = false, tag?: string) => {
+  const previewModel = async (source: File | string) => {
     const gen = ++generation.current;
     setBusy("preview");
     setError("");
+    setManifest(null);
+    setModel(null);
+    try {
+      const found = await previewPackage(source);
+      if (gen !== generation.current) return;
+      setModel(found);
+      setModelSource(typeof source === "string" ? source : `file:${source.name}`);
+    } catch (err) {
+      if (gen === generation.current) setError(errorText(err));
+    } finally {
+      if (gen === generation.current) setBusy("");
+    }
+  };
+  const preview = async (target: string, publicOnly = false, tag?: string) => {
+    if (isPackageUrl(target)) return previewModel(target);
+    const gen = ++generation.current;
+    setBusy("preview");
+    setError("");
+    setModel(null);
     setManifest(null);
     setPreviewed(null);
     setDeps([]);
@@ -138,6 +161,20 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
     if (initialUrl && !isLocalAddress(initialUrl)) void preview(initialUrl, true);
   }, [initialUrl]);
   const install = async () => {
+    if (model) {
+      setBusy("install");
+      setError("");
+      try {
+        await installPackage(model); // exactly the package previewed: the hub kept it by its sha256
+        await refreshPlugins();
+        onClose();
+      } catch (err) {
+        setError(errorText(err));
+      } finally {
+        setBusy("");
+      }
+      return;
+    }
     if (!manifest || !previewed) return;
     setBusy("install");
     setError("");
@@ -171,7 +208,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
   return (
     <div className="sf-modal" role="dialog" aria-label="Install a plugin" data-testid="install-dialog">
       <div className="sf-modal-box sf-wide">
-        <h3>Install a plugin from a URL</h3>
+        <h3>Install a plugin or a model</h3>
         <form
           className="sf-url-row"
           onSubmit={(e) => {
@@ -179,11 +216,28 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
             void preview(url);
           }}
         >
-          <input value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://… (a .py or .imjoy.html file, GitHub and gist links work)" data-testid="install-url" />
+          <input value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://… (a .py or .imjoy.html file, GitHub and gist links work; a model package .zip)" data-testid="install-url" />
           <button disabled={!url || busy !== ""} data-testid="install-preview">
             {busy === "preview" ? "Fetching…" : "Preview"}
           </button>
         </form>
+        <div className="sf-small">
+          or a bioimage.io model package from this computer:{" "}
+          <label className="sf-file-button">
+            <input
+              type="file"
+              accept=".zip,application/zip"
+              style={{ display: "none" }}
+              data-testid="install-model-file"
+              onChange={(e) => {
+                const file = e.target.files?.[0];
+                if (file) void previewModel(file);
+                e.target.value = "";
+              }}
+            />
+            <span className="sf-link">choose a .zip…</span>
+          </label>
+        </div>
         {initialUrl && isLocalAddress(initialUrl) && !manifest && !busy && (
           <div className="sf-warning">
             This link points to a computer on your own network ({new URL(initialUrl).host}). Press Preview to let the
@@ -191,6 +245,9 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
           </div>
         )}
         {error && <div className="sf-error" data-testid="install-error">{error}</div>}
+        {model && (
+          <ModelPreviewCard model={model} replaces={replacesModel ? `${replacesModel.name} ${replacesModel.version}` : undefined} />
+        )}
         {manifest && (
           <div className="sf-preview" data-testid="install-preview-card">
             <div className="sf-plugin-title">
@@ -265,7 +322,7 @@ export function InstallDialog({ initialUrl, onClose }: { initialUrl: string; onC
         )}
         <div className="sf-actions">
           <button onClick={onClose}>{installedMain ? "Close" : "Cancel"}</button>
-          <button className="sf-primary" disabled={!manifest || !previewed || previewed.url !== url || busy !== "" || (installedMain && ticked === 0)} onClick={() => void install()} data-testid="install-confirm">
+          <button className="sf-primary" disabled={model ? busy !== "" || (modelSource !== url && !modelSource.startsWith("file:")) : !manifest || !previewed || previewed.url !== url || busy !== "" || (installedMain && ticked === 0)} onClick={() => void install()} data-testid="install-confirm">
             {busy === "install" ? "Installing…" : installedMain ? "Install ticked dependencies" : ticked ? `Install and trust (${ticked + 1} plugins)` : "Install and trust"}
           </button>
         </div>

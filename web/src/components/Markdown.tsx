@@ -41,7 +41,12 @@ export function Markdown({ text }: { text: string }) {
   while (i < lines.length) {
     const line = lines[i];
     const key = `b${i}`;
-    if (line.startsWith("```")) {
+    const picture = /^!\[([^\]]*)\]\((data:image\/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+)\)\s*$/.exec(line);
+    if (picture) {
+      // pictures only as data: URIs of raster images (a model's cover): nothing is fetched, nothing runs
+      blocks.push(<img key={key} className="sf-md-img" src={picture[2]} alt={picture[1]} />);
+      i++;
+    } else if (line.startsWith("```")) {
       const code: string[] = [];
       i++;
       while (i < lines.length && !lines[i].startsWith("```")) code.push(lines[i++]);
