@@ -194,3 +194,24 @@ async def test_install_run_verify_and_wire_the_package(model_hub: HubProcess, pa
         await (await client.get_plugin(PLUGIN)).predict(formats.load_sample("nuclei-2d")[0]),
         atol=1e-5,
     )
+
+
+@pytest.mark.hub
+def test_install_model_from_a_folder_on_the_command_line(package: bytes, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "unpacked"
+    zipfile.ZipFile(io.BytesIO(package)).extractall(folder)
+    command = [sys.executable, "-m", "scopeflow.cli.main", "install-model", str(folder)]
+    data = ["--data-dir", str(tmp_path / "data")]
+    declined = subprocess.run(command + data, input="n\n", capture_output=True, text=True, timeout=120)
+    assert declined.returncode == 1 and "class UNet" in declined.stdout  # the code was shown first
+    assert not (tmp_path / "data" / "plugins" / f"{PLUGIN}.py").exists()
+    done = subprocess.run(command + data + ["--yes"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "plugins" / f"{PLUGIN}.py").is_file()
+    damaged = folder / "weights.pt"
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    refused = subprocess.run(command + data + ["--yes"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "sha256" in refused.stderr

@@ -233,6 +233,19 @@ def parser() -> argparse.ArgumentParser:
     )
     export.add_argument("plugin", metavar="PLUGIN", help="nuclei-segmentation")
     export.add_argument("target", metavar="OUT.zip", help="the package to write")
+    install = commands.add_parser(
+        "install-model",
+        help="install a bioimage.io model package (.zip, folder or URL) as a plugin",
+        description="Check and preview a bioimage.io model package (format 0.5), then install it as a plugin "
+        "in the data dir once you answer yes. Exit code: 0 installed, 1 declined, 2 refused.",
+    )
+    install.add_argument("package", metavar="PACKAGE", help="a .zip, an unpacked package folder, or a URL")
+    install.add_argument("--yes", action="store_true", help="install without asking (after the preview)")
+    install.add_argument(
+        "--data-dir",
+        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
+        help="the data dir of the hub that is to run it (default as for serve)",
+    )
     verify = commands.add_parser(
         "verify",
         help="run a plugin's declared test cases and compare with the expected outputs",
@@ -306,6 +319,10 @@ def main(argv: list[str] | None = None) -> None:
         from scopeflow.cli import export_model
 
         sys.exit(export_model.main(args.plugin, Path(args.target)))
+    elif args.command == "install-model":
+        from scopeflow.cli import install_model
+
+        sys.exit(install_model.main(args.package, args.data_dir, args.yes))
     elif args.command == "verify":
         from scopeflow.cli import verify as verify_plugin
 
