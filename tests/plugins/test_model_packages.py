@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,7 +184,8 @@ async def test_install_run_verify_and_wire_the_package(model_hub: HubProcess, pa
         },
     }
     checked = await workflows.validate(wrong)
-    assert [e["message"] for e in checked["errors"]] == ["node measure: predict gives cyx, regions expects yx"]
+    messages = [e["message"] for e in checked["errors"]]
+    assert messages == ["node measure: predict gives cyx, regions expects yx"]
     good = dict(wrong, nodes=wrong["nodes"][:1], edges=wrong["edges"][:1])
     good["plugins"] = {PLUGIN: wrong["plugins"][PLUGIN]}
     good["outputs"] = [{"name": "maps", "from": ["model", "result"]}]
