@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 import time
 
@@ -124,6 +126,29 @@ async def test_a_running_finetune_can_be_cancelled_and_bad_input_is_refused(hub,
         await asyncio.wait_for(running, 60)
     assert time.monotonic() - started < 150
     assert "nuclei-segmentation-never" not in {p["id"] for p in hub.json("/api/plugins")["plugins"]}
+
+
+@pytest.mark.timeout(300)
+def test_the_command_line_fine_tunes_on_files(hub, tmp_path):
+    image, labels = painted()
+    tifffile.imwrite(tmp_path / "field.tif", image)
+    tifffile.imwrite(tmp_path / "field-labels.tif", labels)
+    env = {**os.environ, "SCOPEFLOW_TOKEN": hub.token}
+    command = [sys.executable, "-m", "scopeflow.cli.main", "finetune", "--hub", hub.url]
+    files = [str(tmp_path / "field.tif"), str(tmp_path / "field-labels.tif")]
+    done = subprocess.run(
+        [*command, *files, "--name", "cli", "--max-steps", "4", "--json", str(tmp_path / "s.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert f"new version: nuclei-segmentation-cli {summary['version']['version']}" in done.stdout
+    assert summary["steps"] == 4 and "field.tif" in hub.json("/api/plugins/nuclei-segmentation-cli")["docs"]
+    odd = subprocess.run([*command, files[0], "--name", "x"], capture_output=True, text=True, env=env)
+    assert odd.returncode == 2 and "pairs" in odd.stderr
 
 
 async def test_only_a_fine_tuning_kernel_may_register_a_version(hub, app):

@@ -224,6 +224,11 @@ def parser() -> argparse.ArgumentParser:
     from scopeflow.cli import envs
 
     envs.add_parser(commands, os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"))
+    from scopeflow.cli import finetune
+
+    data_dir = os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow")
+    tuning = finetune.add_parser(commands, data_dir)
+    add_token_options(tuning, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     export = commands.add_parser(
         "export-model",
         help="write a built-in network as a bioimage.io model package (format 0.5)",
@@ -313,6 +318,10 @@ def main(argv: list[str] | None = None) -> None:
             shared_storage=not args.no_shared_storage,
         )
         sys.exit(run_workflow(options))
+    elif args.command == "finetune":
+        from scopeflow.cli import finetune
+
+        sys.exit(finetune.main(args, take_token(args, argv if args.hub else [], ("SCOPEFLOW_TOKEN",))))
     elif args.command == "export-model":
         from pathlib import Path
 

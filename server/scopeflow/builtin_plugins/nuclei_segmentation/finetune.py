@@ -30,10 +30,13 @@ from scipy import ndimage
 HERE = Path(__file__).resolve().parent
 CROP, BATCH = 96, 8
 LEARNING_RATE, WARMUP = 5e-4, 10
+AVERAGE = 0.95  # the weights validated and kept: an exponential moving average of the trained ones
 VALIDATE_EVERY = 20  # steps
 PATIENCE = 6  # validations without a better one
 MIN_MARGIN = 4
 MAX_OBJECTS = 5000
+REPLAY = 0.5  # share of each batch cut from synthetic nuclei like those the shipped network learnt from
+REPLAY_IMAGES, REPLAY_SIZE = 48, 128
 
 
 def _local(name: str) -> Any:
@@ -46,6 +49,7 @@ def _local(name: str) -> Any:
 
 targets = _local("targets")
 metrics = _local("metrics")
+synthetic = _local("synthetic")
 
 
 @dataclass
@@ -158,12 +162,13 @@ def masks(plugin: Any, item: Annotated, background: bool) -> None:
         train = ~val_region
     else:
         train = ndimage.binary_dilation(np.isin(lab, item.train_ids), disc) & ~val_region
-        # nuclei the user did not label, found by the shipped network beside the labelled ones
-        found = plugin.at_scale(plugin.load_model(), item.image, 1.0, 0.0, 15)
-        touched = np.unique(found[lab > 0])
-        unlabelled = (found > 0) & ~np.isin(found, touched)
-        train &= ~ndimage.binary_dilation(unlabelled, _disc(2))
-        val_region &= ~ndimage.binary_dilation(unlabelled, _disc(2))
+        # an unlabelled pixel near the labelled nuclei is background only where the shipped network sees
+        # background too, or between two labelled nuclei: elsewhere it may be a nucleus nobody labelled
+        prob, _ = plugin.predict_maps(plugin.load_model(), item.image)
+        between = targets.contact_weight(lab, extra=1.0, reach=5) > 1
+        unsure = (lab == 0) & ~between & ndimage.binary_dilation(prob > 0.3, _disc(2))
+        train &= ~unsure
+        val_region &= ~unsure
     item.train_mask = train.astype(np.float32)
     item.val_mask = val_region.astype(np.float32)
     item.arrays = {
@@ -180,18 +185,41 @@ def _disc(radius: int) -> Any:
 
 
 # -- batches --------------------------------------------------------------------------------------------
+def replay_pool(plugin: Any, seed: int) -> dict[str, Any]:
+    """Synthetic nuclei images (``synthetic.py``, as in the shipped training) with their targets: a share of
+    every batch, so that the network does not forget what it knew while it learns the user's images."""
+    rng = np.random.default_rng(seed + 104_729)
+    pairs = [synthetic.nuclei_image(rng, REPLAY_SIZE) for _ in range(REPLAY_IMAGES)]
+    return {
+        "image": np.stack([plugin.normalise(image) for image, _ in pairs]),
+        "foreground": np.stack([(labels > 0).astype(np.float32) for _, labels in pairs]),
+        "distance": np.stack([targets.distance_target(labels) for _, labels in pairs]),
+        "weight": np.stack([targets.contact_weight(labels) for _, labels in pairs]),
+    }
+
+
 def crop_size(items: list[Annotated], step: int) -> int:
     smallest = min(min(item.image.shape) for item in items)
     return max(step, min(CROP, smallest - smallest % step))
 
 
-def batch(rng: Any, items: list[Annotated], size: int, background: bool) -> list[Any]:
+def batch(
+    rng: Any, items: list[Annotated], size: int, background: bool, replay: dict[str, Any] | None = None
+) -> list[Any]:
     """``BATCH`` crops (image, foreground, distance, weight x training mask), each around a training object
-    (or, when unlabelled pixels are background, every other one anywhere), augmented."""
+    (or, when unlabelled pixels are background, every other one anywhere), the last ``REPLAY`` of them from
+    the ``replay`` pool; augmented."""
     keys = ("image", "foreground", "distance", "weight")
     stacks: list[list[Any]] = [[] for _ in keys]
     centres = [(i, obj) for i, item in enumerate(items) for obj in item.train_ids]
-    for k in range(BATCH):
+    own = BATCH - (round(BATCH * REPLAY) if replay is not None and size <= REPLAY_SIZE else 0)
+    for _ in range(BATCH - own):
+        assert replay is not None
+        pick = int(rng.integers(len(replay["image"])))
+        y, x = (int(v) for v in rng.integers(0, REPLAY_SIZE - size + 1, 2))
+        for stack, key in zip(stacks, keys, strict=True):
+            stack.append(replay[key][pick, y : y + size, x : x + size])
+    for k in range(own):
         if centres and not (background and k % 2):
             index, obj = centres[int(rng.integers(len(centres)))]
             ys, xs = np.nonzero(items[index].labels == obj)
@@ -317,13 +345,17 @@ def train_loop(
     """Fine-tune ``model`` in place and leave it holding the weights of its best validation.
 
     ``check(model)`` returns (validation loss, validation F1); it runs before the first step (the
-    starting weights are a candidate too) and every ``limits.every`` steps."""
+    starting weights are a candidate too) and every ``limits.every`` steps, on the moving average of the
+    trained weights (``AVERAGE``): steadier than the last step's."""
+    import copy
+
     import torch
 
     dev = next(model.parameters()).device
     optimiser = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=1e-4)
     warm = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / WARMUP))
     history, started = History(), time.monotonic()
+    average = copy.deepcopy(model).eval()  # what is validated and kept: the average of the weights
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     first = next_batch()
     with torch.no_grad():
@@ -332,7 +364,7 @@ def train_loop(
     running: list[float] = [start_loss]
     since, step = 0, 0
     while True:
-        loss, f1 = check(model)
+        loss, f1 = check(average)
         history.step.append(step)
         history.train.append(float(np.mean(running)) if running else history.train[-1])
         history.validation.append(loss)
@@ -341,7 +373,7 @@ def train_loop(
         last = len(history.step) - 1
         if last == 0 or history.better(last):
             history.best, since = last, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in average.state_dict().items()}
         else:
             since += 1
         history.seconds = time.monotonic() - started
@@ -369,6 +401,9 @@ def train_loop(
             loss_value.backward()
             optimiser.step()
             warm.step()
+            with torch.no_grad():
+                for kept, trained in zip(average.parameters(), model.parameters(), strict=True):
+                    kept.mul_(AVERAGE).add_(trained.detach(), alpha=1 - AVERAGE)
             running.append(float(loss_value.detach()))
             step += 1
             if time.monotonic() - started >= limits.seconds or (cancel is not None and cancel.is_set()):
@@ -417,9 +452,10 @@ def finetune(
     model = model.to(memory_format=torch.contiguous_format)
     rng = np.random.default_rng(seed)
     size = crop_size(items, 2 ** len(model.ups))
+    replay = replay_pool(plugin, seed) if REPLAY else None
     history = train_loop(
         model,
-        lambda: batch(rng, items, size, background),
+        lambda: batch(rng, items, size, background, replay),
         lambda m: validate(plugin, m, items, background),
         Limits(seconds=minutes * 60, steps=max_steps),
         report,
