@@ -115,6 +115,13 @@ the StarDist 3D stack (sample `nuclei-3d`: small (about 11 px), dense nuclei, pl
 - Fields whose nuclei are far dimmer than a few very bright ones (mitotic figures set the normalisation)
   lose recall: on validation images made 0.35 times as bright, F1 falls from 0.845 to 0.751 (synthetic).
 
+**Fine-tuning on your images** (0.4.0). `finetune(image, labels, name)` trains this network further on label
+images painted in the viewer (0 unlabelled) within a time limit, holding some whole objects out for
+validation and keeping the weights of the best validation F1@0.5; the hub installs the result as a new
+plugin, `nuclei-segmentation-NAME` version `0.4.0+ft.<weights sha256>`, whose own model card says what it
+was trained on and how it did (`nuclei_segmentation/finetune.py`; `cancel_finetune()` stops a run). On
+`nuclei-2d` (`bench/finetune.py`) it does not beat this network: see the README.
+
 **Training on more data.** `train.py --real-dir DIR` adds any folder of labelled images (`images/NAME.tif`
 beside `masks/NAME.tif` or `.png`, one integer per nucleus), such as BBBC039 or the DSB2018 training images
 (both CC0); an image holding the test image (`nuclei-2d`, turned, rescaled in intensity or inside a larger
@@ -133,7 +140,7 @@ from scopeflow import Image, api, op
 PLUGIN = {
     "id": "nuclei-segmentation",
     "name": "Nuclei segmentation",
-    "version": "0.3.4",
+    "version": "0.4.0",
     "description": "Instance segmentation of 2D fluorescence nuclei (U-Net on foreground + distance maps).",
     "requirements": ["torch", "numpy", "scipy", "scikit-image"],
     "tags": ["segmentation", "deep learning", "nuclei"],

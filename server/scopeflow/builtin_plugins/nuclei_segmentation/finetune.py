@@ -1,16 +1,18 @@
 """Fine-tuning of the nuclei-segmentation U-Net on a user's annotated images (the plugin's ``finetune`` op).
 
 Starts from the shipped weights and trains on crops around the annotated objects, with the loss of
-``targets.py``. Some whole objects are held out for validation: never trained on, and with a margin around
-them that no training crop's loss sees. The weights with the best validation F1@0.5 are kept (ties: the
-lower validation loss), not the last. Training stops at the time limit, at the step limit, after
-``PATIENCE`` validations without a better one, or when cancelled.
+``targets.py``; half of every batch replays synthetic nuclei like those of the shipped training
+(``synthetic.py``), so that the network keeps what it knew. Some whole objects are held out for
+validation: never trained on, and with a margin around them that no training crop's loss sees. What is
+validated and kept is a moving average of the trained weights (steadier than any one step's); the best
+validation F1@0.5 is kept (ties: the lower validation loss), not the last. Training stops at the time
+limit, at the step limit, after ``PATIENCE`` validations without a better one, or when cancelled.
 
 Without "unlabelled pixels are background" only the annotated regions count: each annotated object dilated
-by a margin of half the median diameter (at least ``MIN_MARGIN`` px): inside it an unlabelled pixel is
-background, outside it the loss is zero. Nuclei the user left unlabelled inside that margin would then be
-taught as background, so the pixels of objects the shipped network finds there that overlap no annotated
-object are left out of the loss too.
+by a margin of half the median diameter (at least ``MIN_MARGIN`` px), and there an unlabelled pixel is
+background only where the shipped network sees background too (probability below 0.3, 2 px away) or
+between two annotated objects; elsewhere the loss is zero. A user who paints some nuclei of a crowded field
+leaves their neighbours unlabelled: those must not be taught as background.
 """
 
 from __future__ import annotations
@@ -477,7 +479,7 @@ def finetune(
         "validation_objects": sum(len(item.val_ids) for item in items),
         "split": split_note,
         "crop": size,
-        "epochs": round(history.step[-1] * BATCH / max(n_train, 1), 1),
+        "epochs": round(history.step[-1] * (BATCH - round(BATCH * REPLAY)) / max(n_train, 1), 1),
     }
     return model, history, data
 

@@ -210,9 +210,10 @@ def model_card(plugin: Any, finetune: Any, record: dict[str, Any], name: str) ->
         "every pixel of the images: unlabelled pixels are background"
         if record["background"]
         else "only the annotated regions: each annotated object dilated by half the median nucleus "
-        f"diameter (at least {finetune.MIN_MARGIN} px); there an unlabelled pixel is background, elsewhere "
-        "the loss is zero. Pixels of nuclei the shipped network finds inside that margin, overlapping no "
-        "annotated object, are left out too: a nucleus the user did not label is not taught as background"
+        f"diameter (at least {finetune.MIN_MARGIN} px). There an unlabelled pixel is background only where "
+        "the shipped network sees background too, or between two annotated objects; elsewhere the loss is "
+        "zero. Why: whoever paints some nuclei of a crowded field leaves their neighbours unlabelled, and "
+        "those must not be taught as background"
     )
     overtraining = record["overtraining"] or (
         "none seen: the validation F1@0.5 did not fall below its best while the training loss fell"
@@ -237,9 +238,11 @@ weights are the file whose sha256 this plugin names (checked when they are loade
 The loss counts {counted}. {data["split"]}; no training crop's loss sees them or their margin.
 
 **Procedure.** AdamW (learning rate {finetune.LEARNING_RATE}, {finetune.WARMUP} warm-up steps), batches of
-{finetune.BATCH} crops of {data["crop"]} px around training objects, flips, rotations, exposure and offset
-jitter; batch-normalisation statistics kept from the shipped network. {record["steps"]} steps
-({data["epochs"]} crops per training object), {record["seconds"]} s on {record["device"]}; stopped by
+{finetune.BATCH} crops of {data["crop"]} px around training objects, {finetune.REPLAY:.0%} of them replayed
+from synthetic nuclei like those of the shipped training (so that it keeps what it knew); flips, rotations,
+exposure and offset jitter; batch-normalisation statistics kept from the shipped network; validated and
+kept: the moving average of the weights (decay {finetune.AVERAGE}). {record["steps"]} steps
+({data["epochs"]} own crops per training object), {record["seconds"]} s on {record["device"]}; stopped by
 {record["stopped"]} (limits: {record["limits"]["minutes"]} min, {record["limits"]["max_steps"]} steps; seed
 {record["seed"]}). Validation every {finetune.VALIDATE_EVERY} steps; the weights kept are those of the best
 validation F1@0.5 (ties: the lower validation loss), step {record["best_step"]}, not the last.
