@@ -152,7 +152,6 @@ TILE, MARGIN = 512, 32  # an image up to TILE a side is one tile
 MEASURE, MEASURE_ENOUGH = 512, 20  # nuclei are measured on a central crop when it holds this many
 MIN_SCALE, MAX_SCALE = 0.1, 4.0
 RESCALE_BEYOND = 1.25  # nuclei this many times larger or smaller than trained on are seen rescaled
-FAR = 1.5  # a statistic this many times beyond the highest seen in training is out of distribution
 _MODEL: dict[str, Any] = {}
 _MODULES: dict[str, Any] = {}
 
@@ -193,7 +192,7 @@ def segment(
         if not 0 <= value <= high:
             raise ValueError(f"{name} must be between 0 (the model's own) and {high}, got {value}")
     labels, scale = run(data, diameter, probability, min_area, seed_height)
-    for warning in warnings_for(data, labels, scale):
+    for warning in local("checks").warnings_for(sys.modules[__name__], data, labels, scale):
         notify("showMessage", "⚠ nuclei-segmentation: " + warning)
         notify("log", "warning: " + warning)
     return labels
@@ -204,11 +203,11 @@ def assess(image: Image["yx"], diameter: float = 0.0) -> dict:
     """Statistics of the image and of its segmentation beside the trained ranges, and the warnings."""
     data = check_image(image)
     labels, scale = run(data, diameter=diameter)
-    stats = statistics(data, labels, scale)
+    checks, plugin = local("checks"), sys.modules[__name__]
     return {
-        "statistics": stats,
+        "statistics": checks.statistics(plugin, data, labels, scale),
         "trained": model_info()["trained"],
-        "warnings": warnings_for(data, labels, scale),
+        "warnings": checks.warnings_for(plugin, data, labels, scale),
     }
 
 
@@ -242,7 +241,7 @@ def finetune(
     """Train the network further on annotated images; the result is a new plugin version (pinnable by its
     sha256). Returns validation F1@0.5 before and after, steps, why it stopped and the new version."""
     pairs = [(image, labels), (image_2, labels_2), (image_3, labels_3)]
-    training, runner = finetune_modules()
+    training, runner = local("finetune"), local("finetune_run")
     return runner.run(
         sys.modules[__name__],
         training,
@@ -259,20 +258,19 @@ def finetune(
 @op(title="Cancel the running fine-tune")
 def cancel_finetune() -> str:
     """Stop the fine-tune running in this plugin (no version is made)."""
-    return finetune_modules()[1].cancel()
+    return local("finetune_run").cancel()
 
 
-def finetune_modules() -> tuple[Any, Any]:
-    """``nuclei_segmentation/finetune.py`` and ``finetune_run.py``, loaded once per process."""
+def local(name: str) -> Any:
+    """The module ``nuclei_segmentation/<name>.py`` beside this file, loaded once per process."""
     import importlib.util
 
-    for name in ("finetune", "finetune_run"):
-        if name not in _MODULES:
-            spec = importlib.util.spec_from_file_location(f"scopeflow_nuclei_{name}", FOLDER / f"{name}.py")
-            assert spec is not None and spec.loader is not None
-            _MODULES[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(_MODULES[name])
-    return _MODULES["finetune"], _MODULES["finetune_run"]
+    if name not in _MODULES:
+        spec = importlib.util.spec_from_file_location(f"scopeflow_nuclei_{name}", FOLDER / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        _MODULES[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_MODULES[name])
+    return _MODULES[name]
 
 
 def use_weights(path: Path, sha256: str) -> None:
@@ -280,7 +278,7 @@ def use_weights(path: Path, sha256: str) -> None:
     its plugin file names."""
     global WEIGHTS
     if Path(path) != WEIGHTS:
-        WEIGHTS = finetune_modules()[1].checked(Path(path), sha256)
+        WEIGHTS = local("finetune_run").checked(Path(path), sha256)
 
 
 # -- checks and normalisation ---------------------------------------------------------------------------
@@ -515,71 +513,6 @@ def median_diameter(labels: Any) -> float:
     areas = np.bincount(labels.ravel())[1:]
     areas = areas[areas > 0]
     return float(np.median(2 * np.sqrt(areas / math.pi))) if len(areas) else 0.0
-
-
-def area_weighted_diameter(labels: Any) -> float:
-    """Equivalent diameter of the object that holds the median labelled pixel: the size most of the
-    foreground has, not fooled by many small fragments beside one huge object."""
-    import numpy as np
-
-    areas = np.bincount(labels.ravel())[1:]
-    areas = np.sort(areas[areas > 0])
-    if not len(areas):
-        return 0.0
-    middle = int(np.searchsorted(np.cumsum(areas), areas.sum() / 2))
-    return float(2 * np.sqrt(areas[middle] / math.pi))
-
-
-# -- out-of-distribution checks -------------------------------------------------------------------------
-def statistics(data: Any, labels: Any, scale: float = 1.0) -> dict[str, float]:
-    """What the out-of-distribution check compares with the training data."""
-    import numpy as np
-
-    norm = normalise(data)
-    background = norm[labels == 0] if (labels == 0).any() else norm.ravel()
-    diameter = median_diameter(labels)
-    return {
-        "objects": float(labels.max()),
-        "diameter_median": diameter,
-        "scale": scale,
-        "diameter_seen_by_model": diameter * scale,
-        "diameter_area_weighted": area_weighted_diameter(labels),
-        "foreground_fraction": float((labels > 0).mean()),
-        "background_noise": float(np.std(background - np.median(background))),
-        "dynamic_range": float(np.subtract(*np.percentile(data, [99.8, 1]))),
-    }
-
-
-def warnings_for(data: Any, labels: Any, scale: float = 1.0) -> list[str]:
-    """Human-readable reasons why this image may be outside what the model was trained on."""
-    stats = statistics(data, labels, scale)
-    trained = model_info()["trained"]
-    found: list[str] = []
-    low, high = trained["diameter_range"]
-    if stats["dynamic_range"] <= 0:
-        found.append("the image is flat: nothing to segment")
-    elif stats["objects"] == 0:
-        found.append("no nuclei found: is this a fluorescence image of nuclei?")
-    elif not low <= stats["diameter_seen_by_model"] <= high or stats["diameter_area_weighted"] * scale > high:
-        across = stats["diameter_median"]
-        if low <= across * scale <= high:  # small fragments beside much larger objects
-            across = stats["diameter_area_weighted"]
-        found.append(
-            f"nuclei are about {across:.0f} px across, which even rescaled (x{scale:.2f}) "
-            f"is outside the {low:.0f}-{high:.0f} px the model was trained on: check the result, or give "
-            "`diameter`"
-        )
-    if stats["background_noise"] > FAR * trained["background_noise_max"]:
-        found.append(
-            f"the background is much noisier ({stats['background_noise']:.2f}) than in training "
-            f"(<= {trained['background_noise_max']:.2f}); consider denoising first (noise2void)"
-        )
-    if stats["foreground_fraction"] > min(FAR * trained["foreground_fraction_max"], 0.9):
-        found.append(
-            f"{100 * stats['foreground_fraction']:.0f} % of the image is foreground (trained <= "
-            f"{100 * trained['foreground_fraction_max']:.0f} %): is it a nuclei image, and are they in focus?"
-        )
-    return found
 
 
 def notify(name: str, *args: Any) -> None:
