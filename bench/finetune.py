@@ -179,9 +179,33 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{summary['before']['validation_f1']:.3f} → {summary['after']['validation_f1']:.3f}"
                     + (f"; {summary['overtraining']}" if summary["overtraining"] else "")
                 )
+            summarise(figures)
         finally:
             await server.disconnect()
     return figures
+
+
+def summarise(figures: dict[str, Any]) -> None:
+    """Mean and range of the test F1 over the seeds, per choice and count, beside the baselines."""
+    shipped = figures["baselines"]["nuclei-segmentation"]["f1"]
+    otsu = figures["baselines"]["otsu-watershed"]["f1"]
+    print(f"\nuntouched part, F1@0.5 (shipped {shipped:.3f}, Otsu + watershed {otsu:.3f}):")
+    table: dict[str, dict[str, Any]] = {}
+    for entry in figures["runs"]:
+        key = f"{entry['annotated']} {entry['chosen']}"
+        table.setdefault(key, {"f1": [], "steps": [], "seconds": []})
+        table[key]["f1"].append(entry["test"]["f1"])
+        table[key]["steps"].append(entry["summary"]["steps"])
+        table[key]["seconds"].append(entry["summary"]["seconds"])
+    for key, found in table.items():
+        f1 = np.asarray(found["f1"])
+        found["mean"], found["min"], found["max"] = float(f1.mean()), float(f1.min()), float(f1.max())
+        print(
+            f"  {key:24s} mean {f1.mean():.3f} ({f1.min():.3f}-{f1.max():.3f}, {len(f1)} seeds), "
+            f"{f1.mean() - shipped:+.3f} against shipped; steps {found['steps']}, seconds "
+            f"{[round(v) for v in found['seconds']]}"
+        )
+    figures["summary"] = table
 
 
 def main() -> None:

@@ -11,10 +11,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage
 
 from scopeflow._util import BUILTIN_PLUGINS
 from scopeflow.rpc.client import connect
@@ -159,7 +161,11 @@ async def test_only_a_fine_tuning_kernel_may_register_a_version(hub, app):
 
 
 def module(name: str):
-    spec = importlib.util.spec_from_file_location(f"test_nuclei_{name}", FOLDER / f"{name}.py")
+    return module_at(FOLDER / f"{name}.py", f"test_nuclei_{name}")
+
+
+def module_at(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     loaded = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
@@ -211,3 +217,28 @@ def test_validation_keeps_whole_objects_and_at_least_one():
     assert all(set(c) <= set(range(1, n + 1)) for c, n in zip(chosen, [12, 8], strict=True))
     with pytest.raises(ValueError, match="at least 2"):
         finetune.split_validation([1], rng)
+
+
+def test_unlabelled_nuclei_beside_labelled_ones_are_not_taught_as_background():
+    """Only the annotated regions count by default, and in them a nucleus nobody labelled is left out of the
+    loss; with "unlabelled pixels are background" everything outside the validation objects counts."""
+    plugin = module_at(BUILTIN_PLUGINS / "nuclei_segmentation.py", "test_nuclei_plugin")
+    finetune = plugin.local("finetune")
+    image, labels = painted(size=160, count=8)
+    truth = tifffile.imread(SAMPLES / "nuclei-2d-labels.tif")[:160, :160].astype(np.int32)
+    unlabelled = (truth > 0) & (labels == 0)
+    items, note = finetune.prepare(plugin, [(image, labels, "crop")], False, 0)
+    item = items[0]
+    assert item.scale != 1.0 and "2 of the 8" in note  # nuclei of about 21 px are seen at the trained 15
+    from skimage.transform import resize
+
+    small = resize(unlabelled, item.labels.shape, order=0, anti_aliasing=False)
+    edge = finetune._disc(finetune.EDGE + 1)
+    margin = ndimage.binary_dilation(item.labels > 0, finetune._disc(8))
+    near = margin & small & ~ndimage.binary_dilation(item.labels > 0, edge)
+    assert near.sum() > 20  # unlabelled nuclei lie inside the margins of the labelled ones
+    assert item.train_mask[near].mean() < 0.05 and item.val_mask[near].mean() < 0.05
+    ring = ndimage.binary_dilation(item.labels > 0, edge) & (item.labels == 0) & ~small
+    assert item.train_mask[ring].mean() + item.val_mask[ring].mean() > 0.9  # the outlines count
+    everything = finetune.prepare(plugin, [(image, labels, "crop")], True, 0)[0][0]
+    assert everything.train_mask.mean() > 0.8 and not (everything.train_mask * everything.val_mask).any()

@@ -9,10 +9,11 @@ validation F1@0.5 is kept (ties: the lower validation loss), not the last. Train
 limit, at the step limit, after ``PATIENCE`` validations without a better one, or when cancelled.
 
 Without "unlabelled pixels are background" only the annotated regions count: each annotated object dilated
-by a margin of half the median diameter (at least ``MIN_MARGIN`` px), and there an unlabelled pixel is
-background only where the shipped network sees background too (probability below 0.3, 2 px away) or
-between two annotated objects; elsewhere the loss is zero. A user who paints some nuclei of a crowded field
-leaves their neighbours unlabelled: those must not be taught as background.
+by a margin of half the median diameter (at least ``MIN_MARGIN`` px). In it an unlabelled pixel within
+``EDGE`` px of a labelled nucleus is background (its outline, the gap to its neighbours); farther out it is
+background only where the shipped network sees background too (probability below 0.3, 1 px away), else
+left out. A user who paints some nuclei of a crowded field leaves their neighbours unlabelled: those must
+not be taught as background.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ AVERAGE = 0.95  # the weights validated and kept: an exponential moving average 
 VALIDATE_EVERY = 20  # steps
 PATIENCE = 6  # validations without a better one
 MIN_MARGIN = 4
+EDGE = 3  # px beyond a labelled nucleus that are background whatever the shipped network says
 MAX_OBJECTS = 5000
 REPLAY = 0.5  # share of each batch cut from synthetic nuclei like those the shipped network learnt from
 REPLAY_IMAGES, REPLAY_SIZE = 48, 128
@@ -164,11 +166,11 @@ def masks(plugin: Any, item: Annotated, background: bool) -> None:
         train = ~val_region
     else:
         train = ndimage.binary_dilation(np.isin(lab, item.train_ids), disc) & ~val_region
-        # an unlabelled pixel near the labelled nuclei is background only where the shipped network sees
-        # background too, or between two labelled nuclei: elsewhere it may be a nucleus nobody labelled
+        # an unlabelled pixel near the labelled nuclei (beyond their own edges, EDGE px) is background only
+        # where the shipped network sees background too: elsewhere it may be a nucleus nobody labelled
         prob, _ = plugin.predict_maps(plugin.load_model(), item.image)
-        between = targets.contact_weight(lab, extra=1.0, reach=5) > 1
-        unsure = (lab == 0) & ~between & ndimage.binary_dilation(prob > 0.3, _disc(2))
+        edges = ndimage.binary_dilation(lab > 0, _disc(EDGE))
+        unsure = (lab == 0) & ndimage.binary_dilation((prob > 0.3) & ~edges, _disc(1))
         train &= ~unsure
         val_region &= ~unsure
     item.train_mask = train.astype(np.float32)

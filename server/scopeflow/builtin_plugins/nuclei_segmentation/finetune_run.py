@@ -210,10 +210,11 @@ def model_card(plugin: Any, finetune: Any, record: dict[str, Any], name: str) ->
         "every pixel of the images: unlabelled pixels are background"
         if record["background"]
         else "only the annotated regions: each annotated object dilated by half the median nucleus "
-        f"diameter (at least {finetune.MIN_MARGIN} px). There an unlabelled pixel is background only where "
-        "the shipped network sees background too, or between two annotated objects; elsewhere the loss is "
-        "zero. Why: whoever paints some nuclei of a crowded field leaves their neighbours unlabelled, and "
-        "those must not be taught as background"
+        f"diameter (at least {finetune.MIN_MARGIN} px). There an unlabelled pixel within {finetune.EDGE} px "
+        "of an annotated object is background (its outline, the gap to its neighbours); farther out it is "
+        "background only where the shipped network sees background too, else left out. Why: whoever paints "
+        "some nuclei of a crowded field leaves their neighbours unlabelled, and those must not be taught as "
+        "background"
     )
     overtraining = record["overtraining"] or (
         "none seen: the validation F1@0.5 did not fall below its best while the training loss fell"
