@@ -242,3 +242,48 @@ def test_unlabelled_nuclei_beside_labelled_ones_are_not_taught_as_background():
     assert item.train_mask[ring].mean() + item.val_mask[ring].mean() > 0.9  # the outlines count
     everything = finetune.prepare(plugin, [(image, labels, "crop")], True, 0)[0][0]
     assert everything.train_mask.mean() > 0.8 and not (everything.train_mask * everything.val_mask).any()
+
+
+async def test_the_hub_writes_versions_from_its_template_and_keeps_what_is_not_its_own(tmp_path):
+    """A model card cannot become code; a plugin of the same id that the hub did not write is kept; a
+    version of the same name is replaced (the earlier file kept by its hash)."""
+    import ast
+
+    from scopeflow.plugins.registry import Registry
+    from scopeflow.plugins.versions import PluginVersions
+
+    registry = Registry(BUILTIN_PLUGINS, [], tmp_path)
+    registry.scan()
+    versions = PluginVersions(registry)
+    kernel = {"from": "default/nuclei-segmentation"}
+    card = 'A card.\n"""\nimport os\nos.remove("x")\n"""\\ and a backslash \\"""'
+    weights = b"PK\x03\x04" + bytes(100)
+    made = await versions.register_finetune({"name": "lab-a", "card": card}, weights, context=kernel)
+    source = registry.source(made["id"])
+    tree = ast.parse(source)
+    assert ast.get_docstring(tree, clean=False) == card
+    assert not [n for n in tree.body if isinstance(n, ast.Import) and n.names[0].name == "os"]
+    assert (
+        tmp_path / "plugins" / "weights" / f"{hashlib.sha256(weights).hexdigest()}.pt"
+    ).read_bytes() == weights
+    again = await versions.register_finetune({"name": "lab-a", "card": "B"}, weights + b"1", context=kernel)
+    assert again["id"] == made["id"] and again["sha256"] != made["sha256"]
+    assert list((tmp_path / "plugins" / ".versions").glob(f"{made['id']}-{made['sha256'][:12]}*"))
+    other = (
+        "from scopeflow import op\n\nPLUGIN = {'id': 'nuclei-segmentation-mine', 'name': 'Mine'}\n\n\n"
+        "@op\ndef f(x: int) -> int:\n    return x\n"
+    )
+    registry.install_source(other, "mine.py")
+    with pytest.raises(ValueError, match="not a fine-tuned version"):
+        await versions.register_finetune({"name": "mine", "card": "C"}, weights, context=kernel)
+    for request, data, message in (
+        ({"name": "../x", "card": "C"}, weights, "name"),
+        ({"name": "ok", "card": 3}, weights, "model card"),
+        ({"name": "ok", "card": "C"}, b"not a zip", "torch.save"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            await versions.register_finetune(request, data, context=kernel)
+    with pytest.raises(PermissionError):
+        await versions.register_finetune(
+            {"name": "ok", "card": "C"}, weights, context={"from": "default/mine"}
+        )

@@ -132,6 +132,16 @@ class PluginVersions:
             "register_finetune": self.register_finetune,
         }
 
+    def fine_tuned(self, plugin_id: str) -> bool:
+        """Whether the installed plugin ``plugin_id`` is a version this service wrote."""
+        try:
+            index = json.loads(self.registry.index_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        entry = index.get(plugin_id) if isinstance(index, dict) else None
+        origin = entry.get("origin") if isinstance(entry, dict) else None
+        return isinstance(origin, dict) and origin.get("kind") == "fine-tune"
+
     async def register_finetune(self, request: Any, weights: Any, context: Any = None) -> dict[str, Any]:
         """Write and install the plugin of a fine-tuned network; returns its id, name, version, sha256 and
         the weights' sha256."""
@@ -171,6 +181,10 @@ class PluginVersions:
             f": validation F1@0.5 {after:.3f}" if isinstance(after, int | float) else ""
         )
         source, plugin = render(origin, name, digest, card, description)
+        if self.registry.known(plugin["id"]) is not None and not self.fine_tuned(plugin["id"]):
+            raise ValueError(
+                f"a plugin {plugin['id']} exists that is not a fine-tuned version: choose another name"
+            )
         if self.engine is not None and self.registry.known(plugin["id"]) is not None:
             await self.engine.stop(plugin["id"])  # a kernel of an earlier version of this name
         manifest = self.registry.install_source(
