@@ -22,6 +22,7 @@ from scopeflow.images import formats
 from scopeflow.plugins.bioimageio_runtime import to_model_axes, to_port_axes
 from scopeflow.plugins.model_packages import PackageError, read_package
 from scopeflow.rpc.client import connect
+from scopeflow.workflows.verify import label_f1
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +192,19 @@ async def test_install_run_verify_and_wire_the_package(model_hub: HubProcess, pa
     good["outputs"] = [{"name": "maps", "from": ["model", "result"]}]
     record = await workflows.run(good)
     assert record["state"] == "done", record
+
+    # round trip: the package's maps, turned into labels by the native plugin's own watershed, give the
+    # native plugin's labels on the sample at the scale the network was trained at (the package has no
+    # rescaling step: bioimage.io cannot declare one), from the same weights (TorchScript against eager
+    # PyTorch: maps equal to ~1e-6)
+    sample = formats.load_sample("nuclei-2d")[0]
+    native = await client.get_plugin("nuclei-segmentation")
+    from_package = await native.labels_from_maps(await (await client.get_plugin(PLUGIN)).predict(sample))
+    trained = (await native.assess(sample))["trained"]["diameter_median"]
+    direct = await native.segment(sample, diameter=trained)
+    agree = float(np.mean((from_package > 0) == (direct > 0)))
+    assert from_package.max() == direct.max() and agree > 0.9999, (from_package.max(), direct.max(), agree)
+    assert label_f1(from_package, direct) == 1.0
     np.testing.assert_allclose(
         await workflows.run_output(record["id"], "maps"),
         await (await client.get_plugin(PLUGIN)).predict(formats.load_sample("nuclei-2d")[0]),

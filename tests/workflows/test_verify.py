@@ -14,7 +14,17 @@ from scopeflow.plugins.cases import VerifyCase
 from scopeflow.plugins.manifest import ManifestError, parse_plugin
 from scopeflow.workflows.verify import close, compare, label_f1, psnr_of
 
-BUILTIN = ["hello", "gaussian", "io", "measure", "sample-data", "otsu-watershed", "nl-means", "noise2void"]
+BUILTIN = [
+    "hello",
+    "gaussian",
+    "io",
+    "measure",
+    "sample-data",
+    "otsu-watershed",
+    "nl-means",
+    "noise2void",
+    "nuclei-segmentation",
+]
 
 
 @pytest.mark.parametrize("plugin", BUILTIN)

@@ -144,6 +144,15 @@ PLUGIN = {
     "description": "Instance segmentation of 2D fluorescence nuclei (U-Net on foreground + distance maps).",
     "requirements": ["torch", "numpy", "scipy", "scikit-image"],
     "tags": ["segmentation", "deep learning", "nuclei"],
+    "tests": [
+        {
+            "name": "nuclei-2d (DSB2018, never trained on) against its 125 hand-drawn nuclei (F1 0.837)",
+            "op": "segment",
+            "inputs": {"image": {"sample": "nuclei-2d"}},
+            "expected": {"result": {"sample": "nuclei-2d-labels"}},
+            "min_f1": 0.82,
+        }
+    ],
 }
 
 FOLDER = Path(__file__).resolve().parent / "nuclei_segmentation"
@@ -253,6 +262,25 @@ def finetune(
         seed,
         api.call_hub,
     )
+
+
+@op(title="Labels from an exported package's maps")
+def labels_from_maps(
+    maps: Image["cyx"], probability: float = 0.0, seed_height: float = 0.0, min_area: int = 15
+) -> Image["yx"]:
+    """Nuclei from the two maps the bioimage.io package of this network predicts (`scopeflow export-model`;
+    channel 0 the foreground logit, channel 1 the distance): the seeded watershed `segment` ends with."""
+    import numpy as np
+
+    data = np.asarray(maps, dtype=np.float32)
+    if data.ndim != 3 or data.shape[0] != 2:
+        raise ValueError(
+            f"maps must be 2 x height x width (foreground logit, distance), got {list(data.shape)}"
+        )
+    chosen = load_model().info["postprocessing"]
+    probability = probability or chosen.get("probability", 0.5)
+    foreground = 1 / (1 + np.exp(-data[0]))
+    return instances(foreground, data[1], probability, seed_height or chosen["seed_height"], min_area)
 
 
 @op(title="Cancel the running fine-tune")
