@@ -231,3 +231,15 @@ def test_install_model_from_a_folder_on_the_command_line(package: bytes, tmp_pat
     damaged.write_bytes(damaged.read_bytes()[:-10])
     refused = subprocess.run(command + data + ["--yes"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "sha256" in refused.stderr
+
+
+@pytest.mark.hub
+def test_a_package_previews_from_its_url(model_hub: HubProcess, package: bytes, file_server) -> None:
+    base, folder = file_server
+    (folder / "nuclei.zip").write_bytes(package)
+    preview = model_hub.json("/api/models/preview", "POST", {"url": f"{base}/nuclei.zip"})
+    assert preview["id"] == PLUGIN and preview["source_url"] == f"{base}/nuclei.zip"
+    missing = model_hub.request("/api/models/preview", "POST", {"url": f"{base}/absent.zip"})
+    assert missing[0] == 400 and b"404" in missing[1]
+    (folder / "page.zip").write_text("<html>not a package</html>")
+    assert b"not a zip" in model_hub.request("/api/models/preview", "POST", {"url": f"{base}/page.zip"})[1]
