@@ -2,6 +2,7 @@
 version segments the rest of it.
 
     python bench/finetune.py [--json FILE] [--counts 5,10,20] [--minutes 2] [--max-steps 400] [--seeds 0]
+                             [--choose random,missed-first] [--scale 1.0]
 
 The image is the one the shipped network handles worst of the samples: the real DSB2018 field
 ``nuclei-2d`` (512x512, with its hand-drawn labels; never used in training). The simulated user "paints" k
@@ -13,7 +14,8 @@ background" is off. Each fine-tune runs through a hub (``finetune`` of nuclei-se
 a new plugin version, and that version segments the whole image. Scored: F1@0.5 on the untouched part (the
 right two thirds; true nuclei wholly inside it; predicted objects mostly inside it and not mostly on a true
 nucleus that crosses the border), beside the shipped network and Otsu + watershed (the classical
-baseline) on the same objects, from the same run. Results also go to ``artifacts/bench-finetune.json``.
+baseline) on the same objects, from the same run, and a summary over the seeds. ``--scale`` rescales the
+field first (another magnification). Results also go to ``artifacts/bench-finetune.json``.
 """
 
 from __future__ import annotations
@@ -115,10 +117,16 @@ def row(name: str, score: dict[str, Any], extra: str = "") -> str:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     image = np.asarray(data.load_sample("nuclei-2d")[0])
     truth = np.asarray(data.load_sample("nuclei-2d-labels")[0]).astype(np.int32)
+    if args.scale != 1.0:  # the same field at another magnification
+        from skimage.transform import resize
+
+        shape = tuple(round(s * args.scale) for s in image.shape)
+        image = resize(image.astype(np.float32), shape, order=1, preserve_range=True, anti_aliasing=True)
+        truth = resize(truth, shape, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
     split = truth.shape[1] // 3
     left, right, test_mask = parts(truth, split)
     figures: dict[str, Any] = {
-        "image": "nuclei-2d",
+        "image": "nuclei-2d" + (f" rescaled by {args.scale}" if args.scale != 1.0 else ""),
         "annotated_part": f"columns 0-{split - 1} ({len(left)} nuclei wholly inside)",
         "test_part": f"columns {split}-{truth.shape[1] - 1} ({len(right)} nuclei wholly inside)",
         "limits": {"minutes": args.minutes, "max_steps": args.max_steps},
@@ -134,7 +142,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 labels = await plugin.segment(image)
                 score = test_score(truth, labels, right, test_mask)
                 figures["baselines"][plugin_id] = {**score, "seconds": time.perf_counter() - started}
-            print(f"nuclei-2d: annotated part {figures['annotated_part']}; test part {figures['test_part']}")
+            print(f"{figures['image']}: annotated {figures['annotated_part']}; test {figures['test_part']}")
             for name, score in figures["baselines"].items():
                 print(row(name, score, "  (untouched part)"))
             unet = await server.get_plugin("nuclei-segmentation")
@@ -222,6 +230,7 @@ def main() -> None:
         "first (missed-first)",
     )
     parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--scale", type=float, default=1.0, help="rescale the field (another magnification)")
     parser.add_argument("--max-steps", type=int, default=400)
     args = parser.parse_args()
     figures = asyncio.run(run(args))
