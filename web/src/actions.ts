@@ -50,6 +50,9 @@ export const runKey = (plugin: string, op: string) => `${plugin}.${op}`;
 
 /** The value an input sends: images as ndarrays, tables as columns, the rest as typed in. */
 function argument(port: PortSpec, value: unknown): unknown {
+  if ((port.kind === "ndarray" || port.kind === "table") && !port.required && (value === null || value === "")) {
+    return null; // an optional image or table left out
+  }
   if (port.kind === "ndarray") {
     const image = get().images.find((i) => i.id === value);
     if (!image) throw new Error(`choose an image for "${port.name}"`);
@@ -72,7 +75,9 @@ export async function runOp(plugin: PluginManifest, op: OpSpec, values: Record<s
     progress: { ...s.progress, [plugin.id]: 0 },
   }));
   try {
-    const args = op.inputs.map((port) => argument(port, values[port.name]));
+    // null as an argument: imjoy-rpc's JS client reads `arg._rintf` of every argument and a null makes the call
+    // hang, never settling (hypha-rpc-websocket.js, imjoy-rpc 0.5.x); undefined travels as None as well
+    const args = op.inputs.map((port) => argument(port, values[port.name]) ?? undefined);
     let service: any;
     if (plugin.type === "web-worker") {
       service = await (await import("./workers")).startWorker(plugin); // runs in this tab, not on the hub

@@ -25,7 +25,7 @@ export function kindOf(port: PortSpec): "image" | "table" | "number" | "integer"
 
 function initial(port: PortSpec, activeImage: string | null): unknown {
   const kind = kindOf(port);
-  if (kind === "image") return activeImage ?? "";
+  if (kind === "image") return port.required ? (activeImage ?? "") : ""; // optional images: none until picked
   if (port.default !== null && port.default !== undefined) return kind === "json" ? JSON.stringify(port.default) : port.default;
   if (kind === "boolean") return false;
   if (kind === "enum") return port.schema.enum[0];
@@ -65,6 +65,10 @@ function parse(op: OpSpec, values: Values): { args: Values } | { problem: string
         args[port.name] = text; // plain words are strings
       }
     } else if ((kind === "image" || kind === "table") && !raw) {
+      if (!port.required) {
+        args[port.name] = port.default ?? null; // an optional image or table left out
+        continue;
+      }
       return { problem: `${label}: open ${kind === "image" ? "an image" : "a table"} first (Data panel)` };
     } else {
       args[port.name] = raw;
@@ -85,7 +89,7 @@ function Field({ port, value, onChange }: { port: PortSpec; value: unknown; onCh
   if (kind === "image") {
     input = (
       <select id={id} value={String(value ?? "")} onChange={(e) => onChange(e.target.value)} data-testid={`input-${port.name}`}>
-        <option value="">— choose an image —</option>
+        <option value="">{port.required ? "— choose an image —" : "— none —"}</option>
         {images.map((img) => (
           <option key={img.id} value={img.id}>
             {img.name} ({img.shape.join("×")} {img.dtype})
@@ -174,7 +178,7 @@ export function OpForm({ plugin, op: called }: { plugin: PluginManifest; op: OpS
     setValues((v) => {
       const next = { ...v };
       for (const p of op.inputs) {
-        if (p.kind !== "ndarray" || picked[p.name]) continue;
+        if (p.kind !== "ndarray" || !p.required || picked[p.name]) continue; // optional ones: the user picks
         const wanted = /label|mask/i.test(p.name) ? (overlay ?? activeImage) : activeImage;
         // not this op's own result: tuning a parameter and pressing Run again must redo the same input
         if (wanted && get().images.find((i) => i.id === wanted)?.source !== `${plugin.id}.${op.name}`) {
