@@ -6,8 +6,17 @@ loopback websocket echo measured in the same run.
 Latency is the median round trip of one call at a time (client → hub → plugin kernel → back; the raw echo:
 client → echo process → back). Throughput: ``--callers`` clients in separate processes, each making
 ``--per-caller`` calls one after the other, all at once (the raw figure: the same clients and messages
-against the echo process). The issue's goals: tiny calls within 3x raw, 50 callers at least twice Hypha's
-rate (Hypha is not installed here: compare with its published or separately measured figure).
+against the echo process). The issue's goals: tiny calls within 3x raw and at most 0.6x Hypha's, 50
+callers at least twice Hypha's rate.
+
+``--peers hypha --hypha-python PY`` measures Hypha in the same run: PY is the Python of a throwaway
+environment holding it (it is no dependency of scopeflow), e.g.
+
+    python3 -m venv /tmp/hypha && /tmp/hypha/bin/pip install "hypha[server-apps]==0.21.137" \\
+        "sqlmodel<0.0.30" "sqlalchemy<2.1"   # 0.21.137 fails to start with newer sqlmodel
+
+A Hypha server is started on a free loopback port and ``_hypha_peer.py`` (run by PY) measures the same
+figures against a public echo service. Without PY the Hypha column is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -17,8 +26,10 @@ import asyncio
 import json
 import multiprocessing
 import statistics
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +126,55 @@ def throughput(target: str, token: str, callers: int, calls: int) -> float:
     return callers * calls / (ended - began)
 
 
+def hypha_figures(python: str | None, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Hypha's latency and throughput, measured now with ``python`` (None: skipped, saying why)."""
+    if not python or not Path(python).exists():
+        print("Hypha: skipped (give --hypha-python PY, the Python of an environment holding hypha)")
+        return None
+    port = free_port()
+    server = subprocess.Popen(
+        [python, "-m", "hypha.server", "--host=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                print(f"Hypha: skipped (its server exited with {server.returncode})")
+                return None
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/readiness", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        peer = Path(__file__).resolve().parent / "_hypha_peer.py"
+        done = subprocess.run(
+            [python, str(peer), "--url", f"ws://127.0.0.1:{port}/ws", "--count", str(args.count),
+             "--callers", str(args.callers), "--per-caller", str(args.per_caller)],
+            capture_output=True, text=True, timeout=1200,
+        )  # fmt: skip
+        if done.returncode != 0:
+            print(f"Hypha: failed ({done.stderr.strip().splitlines()[-1:]})")
+            return None
+        found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return found
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--per-caller", type=int, default=200)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--peers", default="", help="hypha: measure Hypha too (needs --hypha-python)")
+    parser.add_argument("--hypha-python", default=None, help="the Python of an environment holding hypha")
     args = parser.parse_args()
     port = free_port()
     ready = multiprocessing.Event()
@@ -147,6 +201,20 @@ def main() -> None:
     )
     label = f"{args.callers} callers x {args.per_caller} calls (calls/s)"
     print(f"{label:<44}{rate:>12.0f}{raw_rate:>10.0f}{rate / raw_rate:>8.2f}")
+    if "hypha" in args.peers.split(","):
+        hypha = hypha_figures(args.hypha_python, args)
+        if hypha is not None:
+            figures["hypha"] = hypha
+            print(f"{'beside Hypha, same run':<44}{'scopeflow':>12}{'Hypha':>10}{'ratio':>8}")
+            rows = [
+                ("tiny sync call, median (ms)", ours["sync"], hypha["latency_ms"]["echo"]),
+                ("tiny async call, median (ms)", ours["async"], hypha["latency_ms"]["echo_async"]),
+                (label, rate, hypha["throughput"]["calls_per_s"]),
+            ]
+            for name, mine, theirs in rows:
+                print(f"{name:<44}{mine:>12.3f}{theirs:>10.3f}{mine / theirs:>8.2f}")
+            p99 = hypha["throughput"]["p99_ms"]
+            print(f"Hypha's p99 under load: {p99:.1f} ms (hypha-rpc {hypha['hypha_rpc']})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
 
