@@ -8,13 +8,15 @@ evals a bare expression inside the page.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
-from conftest import ARTIFACTS, HubProcess
+from conftest import ARTIFACTS, ROOT, HubProcess, start_hub, stop_hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -74,3 +76,25 @@ async def open_sample(page: Page, sample: str) -> None:
     before = await page.evaluate("window.__scopeflow.state().images.length")
     await page.get_by_test_id(f"sample-{sample}").click()
     await page.wait_for_function(f"() => window.__scopeflow.state().images.length > {before}")
+
+
+@contextlib.contextmanager
+def app_hub(tmp: Path, *extra: str) -> Iterator[HubProcess]:
+    """A hub serving the built web app (``extra``: more ``scopeflow serve`` options), for a test module."""
+    if not (ROOT / "web" / "dist" / "index.html").exists():
+        pytest.fail("the web app is not built: run bash scripts/setup")
+    running = start_hub(tmp, *extra)
+    try:
+        yield running
+    finally:
+        stop_hub(running)
+
+
+@contextlib.asynccontextmanager
+async def app_page(browser: Browser, hub: HubProcess) -> AsyncIterator[Recorded]:
+    """The app in a fresh browser context, connected to ``hub``; the context is closed afterwards."""
+    context, recorded = await open_app(browser, hub)
+    try:
+        yield recorded
+    finally:
+        await context.close()

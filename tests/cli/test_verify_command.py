@@ -14,9 +14,18 @@ from conftest import HubProcess
 pytestmark = pytest.mark.hub
 
 
-def verify(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def verify(*args: str, cwd: Path, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``scopeflow verify ARGS``; ``token``: given on standard input (``--token-fd 0``)."""
     return subprocess.run(
-        [sys.executable, "-m", "scopeflow.cli.main", "verify", *args],
+        [
+            sys.executable,
+            "-m",
+            "scopeflow.cli.main",
+            "verify",
+            *args,
+            *(["--token-fd", "0"] if token else []),
+        ],
+        input=token,
         capture_output=True,
         text=True,
         timeout=300,
@@ -49,23 +58,8 @@ def test_a_plugin_file_that_fails_exits_1_and_says_by_how_much(tmp_path: Path) -
 
 
 def test_on_a_running_hub_and_unknown_plugins(hub: HubProcess, tmp_path: Path) -> None:
-    token = ["--token-fd", "0"]
-    done = subprocess.run(
-        [sys.executable, "-m", "scopeflow.cli.main", "verify", "gaussian", "--hub", hub.url, *token],
-        input=hub.token,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    done = verify("gaussian", "--hub", hub.url, cwd=tmp_path, token=hub.token)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "largest |got - expected|" in done.stdout
-    missing = subprocess.run(
-        [sys.executable, "-m", "scopeflow.cli.main", "verify", "no-such-plugin", "--hub", hub.url, *token],
-        input=hub.token,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    missing = verify("no-such-plugin", "--hub", hub.url, cwd=tmp_path, token=hub.token)
     assert missing.returncode == 2 and "no-such-plugin" in missing.stderr

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from browser import Recorded, needs_chromium, open_app, open_sample, shot
-from conftest import ROOT, HubProcess, start_hub, stop_hub
+from browser import Recorded, app_hub, app_page, needs_chromium, open_sample, shot
+from conftest import HubProcess
 from scopeflow._util import content_hash
 from scopeflow.images import formats as data
 
@@ -22,18 +22,14 @@ pytestmark = [needs_chromium]
 
 @pytest.fixture(scope="module")
 def web_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    if not (ROOT / "web" / "dist" / "index.html").exists():
-        pytest.fail("the web app is not built: run bash scripts/setup")
-    running = start_hub(tmp_path_factory.mktemp("annotate"))
-    yield running
-    stop_hub(running)
+    with app_hub(tmp_path_factory.mktemp("annotate")) as running:
+        yield running
 
 
 @pytest.fixture
 async def app(browser: Browser, web_hub: HubProcess) -> AsyncIterator[Recorded]:
-    context, recorded = await open_app(browser, web_hub)
-    yield recorded
-    await context.close()
+    async with app_page(browser, web_hub) as recorded:
+        yield recorded
 
 
 async def label_at(page: Page, x: int, y: int) -> int:

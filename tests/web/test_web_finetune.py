@@ -8,26 +8,22 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from playwright.async_api import Browser, expect
 
-from browser import Recorded, needs_chromium, open_app, open_sample, shot
-from conftest import ROOT, HubProcess, start_hub, stop_hub
+from browser import Recorded, app_hub, app_page, needs_chromium, open_sample, shot
+from conftest import HubProcess
 
 pytestmark = [needs_chromium]
 
 
 @pytest.fixture(scope="module")
 def tune_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    if not (ROOT / "web" / "dist" / "index.html").exists():
-        pytest.fail("the web app is not built: run bash scripts/setup")
-    running = start_hub(tmp_path_factory.mktemp("web-finetune"))
-    yield running
-    stop_hub(running)
+    with app_hub(tmp_path_factory.mktemp("web-finetune")) as running:
+        yield running
 
 
 @pytest.fixture
 async def app(browser: Browser, tune_hub: HubProcess) -> AsyncIterator[Recorded]:
-    context, recorded = await open_app(browser, tune_hub)
-    yield recorded
-    await context.close()
+    async with app_page(browser, tune_hub) as recorded:
+        yield recorded
 
 
 @pytest.mark.timeout(600)

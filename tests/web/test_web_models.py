@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from browser import Recorded, needs_chromium, open_app, open_sample, shot
-from conftest import ROOT, HubProcess, start_hub, stop_hub
+from browser import Recorded, app_hub, app_page, needs_chromium, open_sample, shot
+from conftest import HubProcess
 from scopeflow.cli.export_model import export_model
 
 pytestmark = [needs_chromium]
@@ -20,18 +20,14 @@ PLUGIN = "bioimageio-scopeflow-nuclei-segmentation"
 
 @pytest.fixture(scope="module")
 def models_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    if not (ROOT / "web" / "dist" / "index.html").exists():
-        pytest.fail("the web app is not built: run bash scripts/setup")
-    running = start_hub(tmp_path_factory.mktemp("web-models"))
-    yield running
-    stop_hub(running)
+    with app_hub(tmp_path_factory.mktemp("web-models")) as running:
+        yield running
 
 
 @pytest.fixture
 async def app(browser: Browser, models_hub: HubProcess) -> AsyncIterator[Recorded]:
-    context, recorded = await open_app(browser, models_hub)
-    yield recorded
-    await context.close()
+    async with app_page(browser, models_hub) as recorded:
+        yield recorded
 
 
 async def test_a_model_package_installs_after_its_preview_and_runs(app: Recorded, tmp_path: Path) -> None:

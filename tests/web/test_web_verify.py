@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from browser import Recorded, needs_chromium, open_app, shot
-from conftest import ROOT, HubProcess, start_hub, stop_hub
+from browser import Recorded, app_hub, app_page, needs_chromium, shot
+from conftest import HubProcess
 
 pytestmark = [needs_chromium]
 
@@ -29,21 +29,17 @@ def add(a: float = 0, b: float = 0) -> float:
 
 @pytest.fixture(scope="module")
 def verify_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    if not (ROOT / "web" / "dist" / "index.html").exists():
-        pytest.fail("the web app is not built: run bash scripts/setup")
     tmp = tmp_path_factory.mktemp("verify")
     (tmp / "plugins").mkdir()
     (tmp / "plugins" / "off_by_one.py").write_text(FAILING)
-    running = start_hub(tmp, "--plugins-dir", str(tmp / "plugins"))
-    yield running
-    stop_hub(running)
+    with app_hub(tmp, "--plugins-dir", str(tmp / "plugins")) as running:
+        yield running
 
 
 @pytest.fixture
 async def app(browser: Browser, verify_hub: HubProcess) -> AsyncIterator[Recorded]:
-    context, recorded = await open_app(browser, verify_hub)
-    yield recorded
-    await context.close()
+    async with app_page(browser, verify_hub) as recorded:
+        yield recorded
 
 
 async def test_verify_shows_pass_and_fail_with_the_difference(app: Recorded, tmp_path: Path) -> None:

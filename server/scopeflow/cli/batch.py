@@ -120,6 +120,22 @@ class BatchState:
             folder = f"{stem}-{n}"
         return folder
 
+    def claim(
+        self, key: str, path: Path, taken: set[str], counts: dict[str, int], label: str, out: Any
+    ) -> str | None:
+        """The folder of the item in ``path`` (added to ``taken``), or None when an earlier run finished it:
+        then it is counted and reported as skipped."""
+        folder = self.folder_for(key, path.stem.removesuffix(".ome") or "item", taken)
+        taken.add(folder)
+        previous = self.finished(key)
+        if previous is None:
+            return folder
+        counts["skipped"] += 1
+        print(
+            f"{label}: skipped (finished {previous.get('finished')}, in {previous.get('folder')}/)", file=out
+        )
+        return None
+
     def record(self, key: str, entry: dict[str, Any]) -> None:
         self.items[key] = entry
         body = {"format": "scopeflow.batch-state", "version": 1, "items": self.items}
@@ -332,15 +348,8 @@ async def _batch(runner: BatchRun, parsed: inputs.Parsed) -> int:
             print(f"{label}: failed: {exc}", file=out, flush=True)
             continue
         key = BatchState.key(workflow_sha, sha256_hex(raw), context)
-        folder = state.folder_for(key, path.stem.removesuffix(".ome") or "item", used)
-        used.add(folder)
-        previous = state.finished(key)
-        if previous is not None:
-            counts["skipped"] += 1
-            print(
-                f"{label}: skipped (finished {previous.get('finished')}, in {previous.get('folder')}/)",
-                file=out,
-            )
+        folder = state.claim(key, path, used, counts, label, out)
+        if folder is None:
             continue
         item_started = time.monotonic()
         try:

@@ -251,15 +251,8 @@ def _batch(
             print(f"{label}: failed: {exc}", file=out, flush=True)
             continue
         key = BatchState.key(workflow_sha, digest, context)
-        folder = state.folder_for(key, path.stem.removesuffix(".ome") or "item", used)
-        used.add(folder)
-        previous = state.finished(key)
-        if previous is not None:
-            counts["skipped"] += 1
-            print(
-                f"{label}: skipped (finished {previous.get('finished')}, in {previous.get('folder')}/)",
-                file=out,
-            )
+        folder = state.claim(key, path, used, counts, label, out)
+        if folder is None:
             continue
         futures.append(submit(index, path, key, folder, digest, 1))
     seconds: list[float] = []

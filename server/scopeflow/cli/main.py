@@ -135,6 +135,15 @@ def take_token(
     return token
 
 
+def data_dir() -> str:
+    """The data dir when none is given: $SCOPEFLOW_DATA_DIR, else ~/.scopeflow."""
+    return os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow")
+
+
+def add_data_dir(command: argparse.ArgumentParser, text: str) -> None:
+    command.add_argument("--data-dir", default=data_dir(), help=text)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="scopeflow", description="Deep learning for microscopy in the browser."
@@ -145,11 +154,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9527, help="port (default 9527)")
     add_token_options(serve, "access token (default: $SCOPEFLOW_TOKEN, else generated)")
-    serve.add_argument(
-        "--data-dir",
-        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
-        help="all state: installed plugins, workflows, cache (default ~/.scopeflow)",
-    )
+    add_data_dir(serve, "all state: installed plugins, workflows, cache (default ~/.scopeflow)")
     serve.add_argument(
         "--plugins-dir", action="append", default=[], metavar="DIR", help="extra plugin files (repeatable)"
     )
@@ -196,11 +201,7 @@ def parser() -> argparse.ArgumentParser:
         help="an image file, 'folder/*.tif' (a batch: one run per file), sample:ID, or JSON (repeatable)",
     )
     run.add_argument("--output", required=True, metavar="DIR", help="folder for the results")
-    run.add_argument(
-        "--data-dir",
-        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
-        help="the started hub's data dir, where the cache lives (default as for serve)",
-    )
+    add_data_dir(run, "the started hub's data dir, where the cache lives (default as for serve)")
     run.add_argument("--strict", action="store_true", help="refuse to run when a pinned plugin changed")
     run.add_argument(
         "--no-cache", action="store_true", help="compute every node again (results still go to the cache)"
@@ -223,11 +224,10 @@ def parser() -> argparse.ArgumentParser:
     add_token_options(run, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     from scopeflow.cli import envs
 
-    envs.add_parser(commands, os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"))
+    envs.add_parser(commands, data_dir())
     from scopeflow.cli import finetune
 
-    data_dir = os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow")
-    tuning = finetune.add_parser(commands, data_dir)
+    tuning = finetune.add_parser(commands, data_dir())
     add_token_options(tuning, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     export = commands.add_parser(
         "export-model",
@@ -246,11 +246,7 @@ def parser() -> argparse.ArgumentParser:
     )
     install.add_argument("package", metavar="PACKAGE", help="a .zip, an unpacked package folder, or a URL")
     install.add_argument("--yes", action="store_true", help="install without asking (after the preview)")
-    install.add_argument(
-        "--data-dir",
-        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
-        help="the data dir of the hub that is to run it (default as for serve)",
-    )
+    add_data_dir(install, "the data dir of the hub that is to run it (default as for serve)")
     verify = commands.add_parser(
         "verify",
         help="run a plugin's declared test cases and compare with the expected outputs",
@@ -260,11 +256,7 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("plugin", metavar="PLUGIN", help="a plugin id or name, or a plugin file")
     verify.add_argument("--hub", default=None, metavar="URL", help="use this running hub, do not start one")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    verify.add_argument(
-        "--data-dir",
-        default=os.environ.get("SCOPEFLOW_DATA_DIR") or os.path.expanduser("~/.scopeflow"),
-        help="the started hub's data dir (default as for serve)",
-    )
+    add_data_dir(verify, "the started hub's data dir (default as for serve)")
     add_token_options(verify, "the --hub's token (default: $SCOPEFLOW_TOKEN)")
     return root
 
