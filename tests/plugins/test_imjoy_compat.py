@@ -214,7 +214,7 @@ out['after_drop'] = await caller.drop_loader()
 try:
     await server.get_service({ui_caller!r} + ':echo-loader')
 except Exception as exc:
-    out['dropped'] = str(exc)[:200]
+    out['dropped'] = str(exc)[-300:]  # a remote traceback: the reason is its last line
 plugin = await server.get_plugin({denoiser!r})
 result = await plugin.run({{'config': {{'sigma': 3}}}})
 out['run'] = [result['sigma'], result['steps'], result['tag']]

@@ -30,7 +30,7 @@ async def main(url, token):
     try:
         await server.get_plugin("untitled plugin")  # names are exact: case matters
     except Exception as exc:
-        out["wrong_case"] = str(exc)[:200]
+        out["wrong_case"] = str(exc)[-300:]  # a remote traceback: the reason is its last line
     print(json.dumps(out))
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
