@@ -56,8 +56,12 @@ def op(
     description: str | None = None,
     inputs: dict[str, dict[str, Any]] | None = None,
     outputs: list[str] | dict[str, Any] | None = None,
+    long_running: bool = False,
 ) -> Any:
-    """Declare a plugin operation: ``@op`` or ``@op(title=..., inputs={"sigma": {"minimum": 0}})``."""
+    """Declare a plugin operation: ``@op`` or ``@op(title=..., inputs={"sigma": {"minimum": 0}})``.
+
+    A sync op runs in a worker thread, or on the kernel's event loop once it has shown it is quick
+    (:mod:`scopeflow.plugins.pacing`); ``long_running=True`` keeps it in threads whatever it shows."""
 
     def mark(function: F) -> F:
         function.__scopeflow_op__ = {  # type: ignore[attr-defined]
@@ -65,6 +69,7 @@ def op(
             "description": description,
             "inputs": inputs or {},
             "outputs": outputs,
+            "long_running": long_running,
         }
         return function
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import threading
 
 import numpy as np
 
@@ -58,3 +59,33 @@ def report(text: str) -> str:
 @op
 def zeros(height: int = 4, width: int = 4) -> Image["yx"]:
     return np.zeros((height, width), dtype="uint16")
+
+
+@op
+def thread() -> str:
+    """The name of the thread this call ran in."""
+    return threading.current_thread().name
+
+
+@op(long_running=True)
+def thread_long() -> str:
+    """The same, declared long-running."""
+    return threading.current_thread().name
+
+
+@op
+async def apply(value: int, fn: dict = None) -> int:  # noqa: RUF013 - fn is a function of the caller's
+    """Calls the caller's function back with ``value``."""
+    return await fn(value)
+
+
+@op
+def counter(start: int = 0) -> dict:
+    """A result holding a function: each call of it counts one up."""
+    state = {"n": start}
+
+    def next_value() -> int:
+        state["n"] += 1
+        return state["n"]
+
+    return {"next": next_value}

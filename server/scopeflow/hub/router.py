@@ -1,8 +1,8 @@
 """The router: forwards imjoy-rpc frames between the peers connected to ``/ws``.
 
-A frame is ``msgpack(main)`` optionally followed by ``msgpack(extra)``. Only ``main`` is decoded (it is
-small: type, to, from, method, session); the payload bytes are forwarded untouched. The router makes
-``to`` absolute, overwrites ``from`` with the sender's id, and adds the ``user`` field imjoy-rpc needs.
+Only a frame's ``main`` is decoded (:mod:`scopeflow.rpc.frames`); the payload is forwarded untouched. The
+router makes ``to`` absolute, overwrites ``from`` with the sender's id, and adds the ``user`` field imjoy-rpc
+needs.
 
 It also tracks calls in flight, ``(callee, session) → caller``, so that when a peer disconnects every
 call it still owed an answer is rejected at once instead of waiting for the caller's timer.
@@ -10,19 +10,20 @@ call it still owed an answer is rejected at once instead of waiting for the call
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgpack
 
+from scopeflow.rpc.frames import USER, FrameError, read_main
 from scopeflow.rpc.lean import remote_error
+
+__all__ = ["USER", "FrameError", "Router", "read_main"]
 
 log = logging.getLogger("scopeflow.hub.router")
 
-USER = {"id": "owner", "is_anonymous": False, "email": None, "roles": []}
 MANAGER_ID = "workspace-manager"
 APPEND = "message_cache.append"
 PROCESS = "message_cache.process"
@@ -38,26 +39,6 @@ class Peer(Protocol):
     """Anything the router can deliver a frame to."""
 
     def send(self, data: bytes) -> None: ...
-
-
-class FrameError(ValueError):
-    """A frame that cannot be routed."""
-
-
-def read_main(data: bytes) -> tuple[dict[str, Any], int]:
-    """Decode the first msgpack object of a frame; return it and where the payload starts."""
-    unpacker = msgpack.Unpacker(io.BytesIO(data), max_buffer_size=max(len(data), 1), strict_map_key=False)
-    try:
-        main = unpacker.unpack()
-    except Exception as exc:
-        raise FrameError(f"not a msgpack frame: {exc}") from exc
-    if (
-        not isinstance(main, dict)
-        or not isinstance(main.get("type"), str)
-        or not isinstance(main.get("to"), str)
-    ):
-        raise FrameError("frame header must be a map with string 'type' and 'to'")
-    return main, unpacker.tell()
 
 
 @dataclass

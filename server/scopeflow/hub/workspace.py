@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from scopeflow._util import write_atomic
 from scopeflow.hub.router import MANAGER_ID, Router
+from scopeflow.rpc.direct import introduce
 from scopeflow.rpc.lean import LeanRPC
 from scopeflow.sdk import UI_CALLS
 
@@ -38,6 +39,8 @@ class PluginStarter(Protocol):
     def resolve(self, name: str) -> str | None: ...
 
     def serves(self, plugin_id: str) -> bool: ...
+
+    def secret_of(self, plugin_id: str) -> str | None: ...
 
     async def ensure_started(self, plugin_id: str) -> None: ...
 
@@ -282,7 +285,17 @@ class WorkspaceManager:
             await engine.ensure_started(plugin_id)
         if not self.has_service(client, local_id):
             raise KeyError(f"Service not found: {query}")
-        return await self.rpc.get_remote_service(f"{client}:{local_id}")
+        try:
+            service = await self.rpc.get_remote_service(f"{client}:{local_id}")
+        except Exception:
+            await asyncio.sleep(0)  # its kernel may have died as we asked: the engine hears of it first
+            if engine is None or not engine.knows(plugin_id) or engine.serves(plugin_id):
+                raise
+            await engine.ensure_started(plugin_id)  # once more, from a new kernel
+            service = await self.rpc.get_remote_service(f"{client}:{local_id}")
+        if engine is not None and engine.serves(plugin_id):  # the caller may link to the kernel directly
+            service = introduce(service, engine.secret_of(plugin_id), context["from"])
+        return service
 
     async def get_plugin(self, name: str, context: Any = None) -> Any:
         return await self.get_service(f"{name}:default", context=context)

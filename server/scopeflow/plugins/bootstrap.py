@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import re
 import sys
 import types
@@ -24,6 +25,8 @@ from typing import Any
 from scopeflow import sdk
 from scopeflow.plugins.kernel_api import PluginApi, tagged
 from scopeflow.plugins.manifest import ManifestError, parse_plugin, read_attachments
+from scopeflow.plugins.pacing import paced
+from scopeflow.rpc import direct
 from scopeflow.rpc.client import connect
 
 __all__ = ["STOP_CELL", "load_module", "start_plugin", "stop_plugin"]
@@ -83,7 +86,10 @@ def op_service(module: types.ModuleType) -> dict[str, Any]:
     service: dict[str, Any] = {}
     for name, value in vars(module).items():
         if callable(value) and hasattr(value, "__scopeflow_op__") and not name.startswith("_"):
-            service[name] = tagged(value)
+            function = tagged(value)
+            if not inspect.iscoroutinefunction(value):  # in a worker thread, or on the loop once quick
+                function = paced(function, bool(value.__scopeflow_op__.get("long_running")))
+            service[name] = function
     if not service:
         raise ValueError("the plugin declares no @op function")
     return service
@@ -139,6 +145,9 @@ async def start_plugin(spec: dict[str, Any]) -> None:
         query={"plugin_secret": spec["secret"]},
         reconnect=False,
     )
+    if direct.enabled() and direct.loopback(spec["server_url"]):  # callers on this machine may link directly
+        workspace = str(server.config.get("workspace") or "default")
+        server.rpc.direct_url = await server.links.listen(spec["secret"], f"{workspace}/{plugin_id}")
     extras = imjoy_extras(spec) if spec["format"] == "imjoy-html" else {}
     api = PluginApi(server, loop, defer_notify=True, **extras)
     _running[:] = [api]
@@ -162,7 +171,7 @@ async def start_plugin(spec: dict[str, Any]) -> None:
                 "id": "default",
                 "name": spec.get("name") or plugin_id,
                 "type": "scopeflow-plugin",
-                "config": {"run_in_executor": True, "require_context": True},  # see kernel_api.tagged
+                "config": {"require_context": True},  # see kernel_api.tagged; sync ops: see pacing
             }
         )
         await server.rpc.register_service(service, overwrite=True, notify=False)

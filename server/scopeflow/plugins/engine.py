@@ -177,6 +177,10 @@ class KernelEngine:
         plugin = self.plugins.get(plugin_id)
         return plugin is not None and plugin.connected
 
+    def secret_of(self, plugin_id: str) -> str | None:
+        plugin = self.plugins.get(plugin_id)
+        return plugin.secret if plugin is not None else None
+
     def plugin(self, plugin_id: str) -> Plugin:
         if plugin_id not in self.plugins:
             self.plugins[plugin_id] = Plugin(plugin_id)

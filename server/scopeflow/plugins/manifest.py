@@ -390,7 +390,7 @@ def _imjoy_python_ops(script: _Block, name: str) -> list[dict[str, Any]]:
 # --- scopeflow .py -----------------------------------------------------------------------------------------
 
 _PLUGIN_KEYS = ("id", "name", "version", "description", "tags", "requirements", "icon", "docs", "tests")
-_OP_ARGUMENTS = ("title", "description", "inputs", "outputs")
+_OP_ARGUMENTS = ("title", "description", "inputs", "outputs", "long_running")
 
 
 def _parse_python(text: str, name: str) -> dict[str, Any]:
@@ -438,6 +438,8 @@ def _op_decorator(function: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -
             if keyword.arg not in _OP_ARGUMENTS:
                 raise ManifestError(f"{where}({keyword.arg}=...): unknown argument")
             arguments[keyword.arg] = literal_value(keyword.value, f"{where}({keyword.arg}=...)")
+        if not isinstance(arguments.get("long_running", False), bool):
+            raise ManifestError(f"{where}(long_running=...): must be True or False")
         return arguments
     return None
 

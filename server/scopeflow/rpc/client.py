@@ -8,13 +8,16 @@ built on :class:`~scopeflow.rpc.connection.WebsocketConnection` instead of the l
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import shortuuid
 from imjoy_rpc.hypha.utils import dotdict
 
 from scopeflow.rpc.connection import WebsocketConnection
+from scopeflow.rpc.direct import Links, reject_calls
 from scopeflow.rpc.lean import LeanRPC
+from scopeflow.rpc.quick import QuickCalls
 from scopeflow.transfer.codec import Transfer
 
 __all__ = ["connect", "public_methods"]
@@ -56,8 +59,9 @@ async def connect(
     if transfer != "inline":  # asked for while the websocket opens
         arrays = asyncio.ensure_future(Transfer.open(server_url, client_id, headers, mode=transfer))
     await connection.open()
+    links = Links(connection, client_id, hub_url=server_url)  # direct links to kernels the hub introduces
     rpc = LeanRPC(
-        connection,
+        links,
         client_id=client_id,
         manager_id="workspace-manager",
         default_context={"connection_type": "websocket"},
@@ -72,6 +76,8 @@ async def connect(
         await rpc._notify_service_update()
 
     connection.on_reconnected = resend_services
+    links.on_lost = functools.partial(reject_calls, rpc)
+    QuickCalls(rpc, links)  # calls over those links skip imjoy-rpc's promise machinery
     if arrays is not None and (installed := await arrays) is not None:
         rpc.install_transfer(installed)
     wm = await rpc.get_remote_service("workspace-manager:default")
@@ -94,6 +100,7 @@ async def connect(
     async def get_service(query: Any, *args: Any, **kwargs: Any) -> Any:
         service = await manager_get_service(query, *args, **kwargs)
         rpc.learn_service(service)  # does it read array handles?
+        await links.introduce(service)  # calls to its kernel go straight there when the hub allows it
         return service
 
     async def get_plugin(query: str) -> Any:
@@ -101,7 +108,7 @@ async def connect(
 
     async def disconnect() -> None:
         await rpc.disconnect()
-        await connection.disconnect()
+        await links.disconnect()
 
     wm.export = export
     wm.register_service = register_service
@@ -112,4 +119,5 @@ async def connect(
     wm.getPlugin = get_plugin
     wm.disconnect = disconnect
     wm.register_codec = rpc.register_codec
+    wm.links = links
     return wm

@@ -23,6 +23,7 @@ import contextvars
 import functools
 import inspect
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -30,6 +31,7 @@ import numpy as np
 from imjoy_rpc.hypha import rpc as _library
 from imjoy_rpc.hypha.rpc import RPC
 
+from scopeflow.rpc.direct import provider_of
 from scopeflow.transfer.codec import INLINE_MAX, RTYPE, Transfer, find_handles, inline
 
 __all__ = ["MARK", "RPC", "LeanRPC", "remote_error"]
@@ -124,6 +126,8 @@ class LeanRPC(RPC):
     """``RPC`` with linear-time reassembly of chunked messages, and out-of-band arrays once installed."""
 
     transfer: Transfer | None = None
+    quick: Any = None  # quick calls over direct links (scopeflow.rpc.quick), once set up
+    direct_url: str | None = None  # a kernel's direct-link address, named in its services (rpc.direct)
 
     def install_transfer(self, transfer: Transfer) -> None:
         """Send large arrays as handles to peers that read them, and read handles from anyone."""
@@ -150,11 +154,9 @@ class LeanRPC(RPC):
             return
         if not (service.get("config") or {}).get(MARK):
             return
-        for value in service.values():
-            target = (getattr(value, "__rpc_object__", None) or {}).get("_rtarget")
-            if target:
-                self.array_peers.add(self._absolute(target))
-                return
+        target = provider_of(service)
+        if target:
+            self.array_peers.add(self._absolute(target))
 
     def _absolute(self, client_id: str) -> str:
         workspace = self._local_workspace
@@ -175,6 +177,8 @@ class LeanRPC(RPC):
         service = super().add_service(api, overwrite=overwrite)
         if self.transfer is not None and service["id"] != "built-in":
             service["config"][MARK] = 1
+        if self.direct_url and service["id"] != "built-in":
+            service["config"]["direct"] = self.direct_url
         return service
 
     def _generate_remote_method(
@@ -197,6 +201,8 @@ class LeanRPC(RPC):
             method = _targeted(method, encoded_method["_rtarget"])  # absolute by now
         if isinstance(fallback, dict):
             method = _or_reject(method, super()._generate_remote_method(fallback, *where))
+        if self.quick is not None and encoded_method.get("_rpromise", False):
+            method = self.quick.wrap(method, encoded_method["_rtarget"], encoded_method["_rmethod"])
         return method
 
     def _handle_method(self, data: dict[str, Any]) -> None:
@@ -293,6 +299,16 @@ def _forgetful(method: Any, rpc: LeanRPC, local_parent: str | None) -> Any:
         return sent
 
     return functools.update_wrapper(call, method)
+
+
+@contextlib.contextmanager
+def target_of_encoding(target: str) -> Iterator[None]:
+    """Arguments encoded within are for ``target`` (large arrays as handles, if it reads them)."""
+    token = _TARGET.set(target)
+    try:
+        yield
+    finally:
+        _TARGET.reset(token)
 
 
 def _targeted(method: Any, target: str) -> Any:

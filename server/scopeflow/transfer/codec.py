@@ -174,6 +174,16 @@ class Transfer:
             )
             await self.http.fetch(request)
 
+    def discard(self, handles: list[dict[str, Any]]) -> None:
+        """Drop the arrays of this party's handles in a message that will never be sent."""
+        names = {h.get("name") for h in handles}
+        names = {n for n in names if isinstance(n, str) and n.startswith(self.prefix)}
+        if self.mode == "shm":
+            for name in names:
+                segments.unlink(name)
+        else:
+            self.pending = [(name, data) for name, data in self.pending if name not in names]
+
     # -- receiving ----------------------------------------------------------------------------------------
     def decode(self, handle: dict[str, Any]) -> np.ndarray:
         """The array a handle stands for (it is consumed: a handle is read once)."""

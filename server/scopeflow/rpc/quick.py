@@ -1,0 +1,223 @@
+"""Quick calls: a call to a service function over a direct link (:mod:`scopeflow.rpc.direct`), as two small
+frames instead of imjoy-rpc's promise machinery.
+
+An imjoy-rpc call opens a session on both sides, encodes a resolve, a reject and a heartbeat callback, starts
+a timer, and answers with a remote call of ``resolve``: most of a tiny call's time. Between two scopeflow
+parties joined by a link none of that is needed: the link itself says when the callee goes away. So a call
+whose arguments hold no function (values and arrays; remote objects are fine) goes out as
+
+    [0, call id, method path, args, kwargs, flags]  and comes back as  [1, call id, ok, value or error]
+
+(msgpack arrays, where imjoy-rpc frames are maps). Values are encoded and decoded by the parties' own
+imjoy-rpc (``_encode``/``_decode``: arrays as handles or inline, remote objects, errors), so a result that
+holds functions still works: they stay callable over imjoy-rpc. The callee checks the method path (a
+service's function, not the library's internals) and passes imjoy-rpc's context with the caller's id, as
+the router would. A call with a function among its arguments, a call made off the event loop's thread, and
+every call where no link is open take imjoy-rpc's path unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+import secrets
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+from imjoy_rpc.hypha.rpc import index_object
+from imjoy_rpc.hypha.utils import format_traceback
+
+from scopeflow.rpc.frames import USER
+from scopeflow.rpc.lean import LeanRPC, target_of_encoding
+from scopeflow.transfer.codec import find_handles
+
+log = logging.getLogger("scopeflow.rpc.quick")
+
+CALL, ANSWER = 0, 1
+READS_HANDLES = 1  # a flag of a call: the caller reads array handles, so its answer may hold them
+SERVICES, INTERNAL = "services.", "services.built-in."
+
+
+def _holds_function(value: Any, depth: int = 0) -> bool:
+    if depth > 64:
+        return True  # deeper than a call's arguments go: let imjoy-rpc say what it makes of it
+    if isinstance(value, dict):
+        return any(_holds_function(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_function(v, depth + 1) for v in value)
+    return callable(value) and not hasattr(value, "__rpc_object__")
+
+
+class QuickCalls:
+    """Both sides of quick calls for one party: its RPC and its links."""
+
+    def __init__(self, rpc: LeanRPC, links: Any) -> None:
+        self.rpc = rpc
+        self.links = links
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._serving: set[asyncio.Task[None]] = set()
+        rpc.quick = self
+        links.quick = self
+
+    # -- the caller's side --------------------------------------------------------------------------------
+    def wrap(self, method: Callable[..., Any], target: str, path: str) -> Callable[..., Any]:
+        """A remote service function that takes a link to ``target`` when one is open."""
+        if not path.startswith(SERVICES) or path.startswith(INTERNAL):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            where = target if "/" in target else f"{self.links.workspace}/{target}"
+            link = self.links.peers.get(where)
+            if link is None or _holds_function(args) or _holds_function(kwargs):
+                return method(*args, **kwargs)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # called from a thread: imjoy-rpc's path
+                return method(*args, **kwargs)
+            if loop is not self.rpc.loop:
+                return method(*args, **kwargs)
+            return asyncio.ensure_future(self._call(link, where, path, args, kwargs))
+
+        return functools.update_wrapper(call, method)  # its __rpc_object__ too: passed on, it is a reference
+
+    async def _call(self, link: Any, target: str, path: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+        call_id = next(self._ids)
+        flags = READS_HANDLES if self.rpc.transfer is not None else 0
+        with target_of_encoding(target):
+            encoded = [self.rpc._encode(list(args)), self.rpc._encode(kwargs)]
+        frame = msgpack.packb([CALL, call_id, path, *encoded, flags])
+        future = self.rpc.loop.create_future()
+        self._waiting[call_id] = (target, future)
+        try:
+            await self._flush_arrays()
+            await link.send(frame)
+            return await future
+        finally:
+            self._waiting.pop(call_id, None)
+
+    def lost(self, target: str) -> None:
+        """``target``'s link closed: the quick calls waiting for it fail now."""
+        short = target.split("/", 1)[-1]
+        for waiting_for, future in list(self._waiting.values()):
+            if waiting_for == target and not future.done():
+                error = RuntimeError(f"{short} disconnected before answering (its direct link closed)")
+                future.set_exception(error)
+
+    # -- both: a frame over a link --------------------------------------------------------------------------
+    def received(self, sender: str, me: str, message: bytes) -> None:
+        frame = msgpack.unpackb(message, strict_map_key=False)
+        if not isinstance(frame, list) or len(frame) < 4 or not isinstance(frame[1], int):
+            log.warning("dropped a malformed quick frame from %s", sender)
+            return
+        if frame[0] == ANSWER:
+            task = asyncio.ensure_future(self._answered(sender, frame))
+        elif frame[0] == CALL and len(frame) == 6:
+            task = asyncio.ensure_future(self._serve(sender, me, frame))
+        else:
+            log.warning("dropped a quick frame of unknown kind from %s", sender)
+            return
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+
+    async def _answered(self, sender: str, frame: list[Any]) -> None:
+        _, call_id, ok, value = frame[:4]
+        waiting = self._waiting.get(call_id)
+        if waiting is None or waiting[0] != sender or waiting[1].done():
+            return
+        future = waiting[1]
+        try:
+            await self._fetch_arrays(value)
+            decoded = self.rpc._decode(value, remote_workspace=sender.split("/", 1)[0])
+        except Exception as exc:
+            decoded, ok = Exception(f"the answer could not be read: {exc}"), False
+        if future.done():
+            return
+        if ok:
+            future.set_result(decoded)
+        else:
+            future.set_exception(decoded if isinstance(decoded, BaseException) else Exception(str(decoded)))
+
+    # -- the callee's side ----------------------------------------------------------------------------------
+    async def _serve(self, sender: str, me: str, frame: list[Any]) -> None:
+        _, call_id, path, args, kwargs, flags = frame
+        if isinstance(flags, int) and flags & READS_HANDLES and self.rpc.transfer is not None:
+            self.rpc.array_peers.add(sender)
+        try:
+            if not isinstance(path, str) or not path.startswith(SERVICES) or path.startswith(INTERNAL):
+                raise PermissionError(f"not a service function: {path!r}")
+            method = index_object(self.rpc._object_store, path)
+            if not callable(method):
+                raise TypeError(f"not a function: {path}")
+            await self._fetch_arrays([args, kwargs])
+            workspace = sender.split("/", 1)[0]
+            args = self.rpc._decode(args or [], remote_workspace=workspace)
+            kwargs = dict(self.rpc._decode(kwargs or {}, remote_workspace=workspace))
+            annotation = self.rpc._method_annotations.get(method) or {}
+            if annotation.get("require_context"):
+                kwargs["context"] = {
+                    "type": "method", "from": sender, "to": me, "method": path, "user": USER,
+                    **self.rpc.default_context,
+                }  # fmt: skip
+            result = method(*args, **kwargs)
+            while asyncio.isfuture(result) or asyncio.iscoroutine(result):
+                result = await result
+            try:
+                answer = [ANSWER, call_id, True, self._encode_result(result, sender)]
+            except Exception as exc:
+                raise RuntimeError(f"the result could not be sent: {exc}") from exc
+        except Exception:  # answered as imjoy-rpc answers a failed call: with the callee's traceback
+            error = Exception(format_traceback(traceback.format_exc()))
+            answer = [ANSWER, call_id, False, self.rpc._encode(error)]
+        try:
+            packed = msgpack.packb(answer)
+        except Exception as exc:
+            self._discard_arrays(answer)
+            error = self.rpc._encode(Exception(f"the result could not be sent: {exc}"))
+            answer = [ANSWER, call_id, False, error]
+            packed = msgpack.packb(answer)
+        link = self.links.peers.get(sender)
+        if link is None:  # the caller went away meanwhile: nobody will read the answer's arrays
+            log.info("the caller %s left before its answer", sender)
+            self._discard_arrays(answer)
+            return
+        await self._flush_arrays()
+        try:
+            await link.send(packed)
+        except Exception:
+            log.info("could not answer %s: its link closed", sender)
+            self._discard_arrays(answer)
+
+    def _encode_result(self, result: Any, caller: str) -> Any:
+        """``result`` encoded for ``caller``; functions in it stay callable in a session the caller owns."""
+        session = secrets.token_hex(11)
+        with target_of_encoding(caller):
+            encoded = self.rpc._encode(result, session_id=session)
+        store = self.rpc._object_store.get(session)
+        if isinstance(store, dict):
+            if set(store) - {"target_id"}:
+                store["target_id"] = caller
+            else:
+                del self.rpc._object_store[session]
+        return encoded
+
+    # -- arrays out of band ---------------------------------------------------------------------------------
+    async def _flush_arrays(self) -> None:
+        transfer = self.rpc.transfer
+        if transfer is not None and transfer.pending:
+            await transfer.flush()
+
+    def _discard_arrays(self, answer: Any) -> None:
+        if self.rpc.transfer is not None:
+            self.rpc.transfer.discard(list(find_handles(answer)))
+
+    async def _fetch_arrays(self, value: Any) -> None:
+        transfer = self.rpc.transfer
+        if transfer is not None and transfer.mode == "http":
+            handles = list(find_handles(value))
+            if handles:
+                await transfer.prefetch(handles)
