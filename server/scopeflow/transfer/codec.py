@@ -176,8 +176,7 @@ class Transfer:
 
     def discard(self, handles: list[dict[str, Any]]) -> None:
         """Drop the arrays of this party's handles in a message that will never be sent."""
-        names = {h.get("name") for h in handles}
-        names = {n for n in names if isinstance(n, str) and n.startswith(self.prefix)}
+        names = {n for h in handles if isinstance(n := h.get("name"), str) and n.startswith(self.prefix)}
         if self.mode == "shm":
             for name in names:
                 segments.unlink(name)
