@@ -10,8 +10,9 @@ array), and a plain in-process copy of each array. Figures:
   shared memory (everything on one machine) and through HTTP to the hub (as for kernels on other hosts;
   a second hub whose kernels are told to use HTTP and which keeps no spare kernel), and through
   imjoy-rpc's own chunked messages (the path before out-of-band arrays) for sizes up to 64 MB;
-- the web app's codec (web/src/transfer.ts) with the npm imjoy-rpc client ↔ kernel, through HTTP: in
-  Chromium (tiny call, arrays, beside a raw websocket echo and a copy made in the same page), and in Node;
+- the web app's codec (web/src/transfer.ts) with the npm imjoy-rpc client ↔ kernel, arrays on the
+  connection's websocket (up to 64 MiB; HTTP above): in Chromium (tiny call, arrays, beside a raw websocket
+  echo and a copy made in the same page; the issue's goal is at least 0.5x the raw echo), and in Node;
 - peak resident memory of the client, the hub and the kernels;
 - plugin cold start: launch to service ready, as the engine measures it, from the engine's spare kernel
   (once it is ready) and, on the second hub, starting a kernel each time.
@@ -236,7 +237,7 @@ def report(ours: dict[str, Any], http: dict[str, Any], raw: dict[str, float], co
             ("kernel ↔ kernel, HTTP", http["kernel"][key]),
         ]
         if key in ours.get("node", {}):
-            rows.append(("Node client (web codec) ↔ kernel, HTTP", ours["node"][key]))
+            rows.append(("Node client (web codec) ↔ kernel", ours["node"][key]))
         if key in ours.get("inline", {}):
             rows.append(("client ↔ kernel, imjoy-rpc chunks", ours["inline"][key]))
         print(f"{size} MB float32 round trip (MB/s)")
@@ -256,7 +257,7 @@ def report(ours: dict[str, Any], http: dict[str, Any], raw: dict[str, float], co
             key = f"{size}MB_s"
             mine, base = rate(size, browser["scopeflow"][key]), rate(size, page_raw[key])
             mem = rate(size, page_copy[key])
-            name = f"{size} MB page ↔ kernel, HTTP (MB/s)"
+            name = f"{size} MB page ↔ kernel (MB/s)"
             print(f"  {name:<42}{mine:>11.0f}{base:>10.0f}{mem:>10.0f}{mine / base:>8.2f}{mine / mem:>8.3f}")
     print("peak resident memory (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in ours["peak_rss_mb"].items()))
     print(

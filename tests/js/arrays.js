@@ -57,6 +57,7 @@ async function check(echo, stats, out) {
   out.float32 = back instanceof NdArray && back.dtype === "float32" && equal(back.shape, floats.shape) && equal(back.data, floats.data);
   out.uploaded = stats.uploaded;
   out.downloaded = stats.downloaded;
+  out.on_socket = [stats.socketUploaded, stats.socketDownloaded];
 
   const small = new NdArray(Uint16Array.from({ length: 12 }, (_, i) => i), [3, 4], "uint16");
   back = await echo.echo(small);

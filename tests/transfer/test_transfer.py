@@ -391,8 +391,9 @@ def test_web_app_codec_under_node(shm_hub: HubProcess, node_arrays: list[str]) -
     assert out == {
         "installed": True,
         "float32": True,
-        "uploaded": 8_000_000,  # the 8 MB array went up over HTTP, and came back as a handle
+        "uploaded": 8_000_000,  # the 8 MB array went up beside its message, and came back as a handle
         "downloaded": 8_000_000,
+        "on_socket": [8_000_000, 8_000_000],  # both on the websocket (under 64 MiB)
         "small": True,
         "small_inline": True,
         "nested": True,

@@ -517,7 +517,9 @@ async def test_large_images_travel_out_of_band_both_ways(app: Recorded, web_hub:
     await page.get_by_test_id("input-sigma").fill("1.5")
     await run_op(page, "gaussian", "blur")
     transfers = [u for u in app.urls if "/api/transfer/" in u]
-    assert len(transfers) >= 2, f"a 2 MB image up and a 4 MB result down go beside the messages: {transfers}"
+    assert transfers == [], f"arrays up to 64 MiB travel on the websocket, not over HTTP: {transfers}"
+    moved = await page.evaluate("() => window.__scopeflowArrays")
+    assert moved["socketUploaded"] == 1024 * 1024 * 2 and moved["socketDownloaded"] == 1024 * 1024 * 4, moved
     got = await page.evaluate(
         """() => {
             const s = window.__scopeflow.state();

@@ -34,8 +34,10 @@ function useHub(token: string | null) {
       stop = keepConnected(
         token,
         async (connection) => {
-          // large arrays travel over HTTP to and from the hub, beside the messages (see transfer.ts)
-          await installArrayCodec(connection.server, { baseUrl: hubUrl, token, plain: true });
+          // large arrays travel beside the messages, on the websocket or over HTTP (see transfer.ts); their
+          // byte counts are in window.__scopeflowArrays for the tests and the curious
+          const arrays = await installArrayCodec(connection.server, { baseUrl: hubUrl, token, plain: true });
+          (window as unknown as { __scopeflowArrays: unknown }).__scopeflowArrays = arrays;
           await connection.server.rpc.register_service(browserApi(), true);
           setRpc(connection.server);
           void refreshPlugins().catch(() => undefined); // statuses may have changed while it was away

@@ -8,10 +8,12 @@
 // From then on every array that arrives — inline (imjoy-rpc's own "ndarray" encoding) or as a handle to
 // bytes held by the hub — is an `NdArray` whose `data` is a typed array in this platform's byte order.
 // Send an `NdArray` to pass an array: up to `inlineMax` bytes it goes inside the message; above, its bytes
-// are uploaded to the hub first (PUT /api/transfer/NAME) and the message carries a small handle, which the
-// receiving kernel maps from shared memory or downloads. A handle that arrives here is downloaded
-// (GET /api/transfer/NAME, which consumes it). Frames this client sends say that it reads handles, so
-// kernels answer with handles too. No imports: only the browser's (or Node's) fetch and crypto.
+// are uploaded to the hub first and the message carries a small handle, which the receiving kernel maps from
+// shared memory or downloads. Up to the size the hub allows (`ws_arrays`), the bytes go on the connection's
+// own websocket, just before the message (server/scopeflow/transfer/websocket.py), and the hub pushes the
+// arrays of the messages it sends here the same way; larger arrays, and any without an open socket, go over
+// HTTP (PUT and GET /api/transfer/NAME; a GET consumes the blob). Frames this client sends say that it reads
+// handles, so kernels answer with handles too. No imports: only the browser's (or Node's) fetch and crypto.
 
 export type TypedArray =
   | Int8Array
@@ -64,8 +66,23 @@ export interface ArrayCodecServer {
   rpc: {
     _emit_message: (data: Uint8Array) => Promise<unknown>;
     add_service: (api: unknown, overwrite?: boolean) => { config: Record<string, unknown> };
+    _connection?: SocketConnection;
   };
 }
+
+type MessageHandler = (data: unknown) => unknown;
+
+/** imjoy-rpc's websocket connection, as far as arrays on the socket need it. */
+interface SocketConnection {
+  _websocket: WebSocket | null;
+  _handle_message: MessageHandler;
+  on_message: (handler: MessageHandler) => void;
+}
+
+// transfer/websocket.py: an upload's header, and a pushed array's header (or alone: "push arrays to me")
+const UPLOAD = 0xc1;
+const PUSH = 0xc2;
+const PUSHED_KEPT_MS = 10 * 60 * 1000; // a pushed array nobody decoded is dropped after this
 
 export const RTYPE = "scopeflow-array";
 const MARK = "array_refs";
@@ -166,9 +183,63 @@ export function stamp(frame: Uint8Array): Uint8Array {
 }
 
 export interface ArrayCodec {
-  /** How many array bytes went through the hub's HTTP doors, up and down. */
+  /** How many array bytes went to and came from the hub, through its HTTP doors or on the websocket. */
   uploaded: number;
   downloaded: number;
+  /** Of those, how many bytes went and came on the websocket. */
+  socketUploaded: number;
+  socketDownloaded: number;
+}
+
+/** Arrays on the connection's websocket: a sender, and the arrays the hub pushed, by name; null where the
+ * connection is not imjoy-rpc's websocket one. */
+function socketArrays(connection: SocketConnection | undefined) {
+  if (!connection || typeof connection.on_message !== "function" || !("_websocket" in connection)) return null;
+  const pushed = new Map<string, { bytes: Uint8Array; at: number }>();
+  let next: string | null = null; // the name of the pushed array whose bytes come next
+  const wrap =
+    (handler: MessageHandler): MessageHandler =>
+    (data: unknown) => {
+      if (next !== null && data instanceof ArrayBuffer) {
+        const now = Date.now();
+        for (const [name, kept] of pushed) if (now - kept.at > PUSHED_KEPT_MS) pushed.delete(name);
+        pushed.set(next, { bytes: new Uint8Array(data), at: now });
+        next = null;
+        return undefined;
+      }
+      if (data instanceof ArrayBuffer && data.byteLength > 1 && new Uint8Array(data, 0, 1)[0] === PUSH) {
+        next = String.fromCharCode(...new Uint8Array(data, 1));
+        return undefined;
+      }
+      return handler(data);
+    };
+  connection._handle_message = wrap(connection._handle_message);
+  const onMessage = connection.on_message.bind(connection);
+  connection.on_message = (handler: MessageHandler) => onMessage(wrap(handler));
+  const open = () => {
+    const ws = connection._websocket;
+    return ws && ws.readyState === 1 ? ws : null; // WebSocket.OPEN (no WebSocket global in Node)
+  };
+  open()?.send(new Uint8Array([PUSH]));
+  return {
+    /** Send an array's bytes ahead of the message naming it; false when the socket is not open. */
+    send(name: string, bytes: Uint8Array<ArrayBuffer>): boolean {
+      const ws = open();
+      if (!ws) return false;
+      const header = new Uint8Array(1 + name.length);
+      header[0] = UPLOAD;
+      for (let i = 0; i < name.length; i++) header[i + 1] = name.charCodeAt(i);
+      ws.send(header);
+      ws.send(bytes);
+      return true;
+    },
+    take(name: string): Uint8Array | null {
+      const kept = pushed.get(name);
+      if (!kept) return null;
+      pushed.delete(name);
+      return kept.bytes;
+    },
+  };
 }
 
 /** Install the array codec on a connection; resolves to null if the hub does not offer out-of-band arrays
@@ -179,9 +250,10 @@ export async function installArrayCodec(
 ): Promise<ArrayCodec | null> {
   const base = options.baseUrl.replace(/\/+$/, "");
   const headers = { Authorization: `token ${options.token}` };
-  const stats: ArrayCodec = { uploaded: 0, downloaded: 0 };
+  const stats: ArrayCodec = { uploaded: 0, downloaded: 0, socketUploaded: 0, socketDownloaded: 0 };
   let prefix = "";
   let inlineMax = options.inlineMax ?? 1 << 20;
+  let socketMax = 0;
   try {
     const clientId = encodeURIComponent(server.config.client_id);
     const response = await fetch(`${base}/api/transfer?client_id=${clientId}`, { headers });
@@ -189,9 +261,11 @@ export async function installArrayCodec(
     const info = await response.json();
     prefix = info.prefix;
     inlineMax = options.inlineMax ?? info.inline_max ?? inlineMax;
+    socketMax = typeof info.ws_arrays === "number" ? info.ws_arrays : 0;
   } catch (error) {
     console.info("no out-of-band arrays from the hub:", error);
   }
+  const socket = prefix && socketMax > 0 ? socketArrays(server.rpc._connection) : null;
 
   const encode = async (array: NdArray): Promise<Inline | Handle> => {
     const bytes = bytesOf(array);
@@ -201,10 +275,14 @@ export async function installArrayCodec(
     const code = CODES[array.dtype];
     if (!code) throw new Error(`arrays of dtype ${array.dtype} are not supported here`);
     const name = prefix + randomHex(16);
-    // fetch takes no view of a SharedArrayBuffer: such data is copied first
+    // neither fetch nor WebSocket.send takes a view of a SharedArrayBuffer: such data is copied first
     const body = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
-    const response = await fetch(`${base}/api/transfer/${name}`, { method: "PUT", headers, body });
-    if (response.status !== 201) throw new Error(`could not upload an array: ${response.status} ${await response.text()}`);
+    if (socket && bytes.byteLength <= socketMax && socket.send(name, body)) {
+      stats.socketUploaded += bytes.byteLength;
+    } else {
+      const response = await fetch(`${base}/api/transfer/${name}`, { method: "PUT", headers, body });
+      if (response.status !== 201) throw new Error(`could not upload an array: ${response.status} ${await response.text()}`);
+    }
     stats.uploaded += bytes.byteLength;
     const dtype = (code.startsWith("b") || code.endsWith("1") ? "|" : "<") + code;
     return { _rtype: RTYPE, name, shape: array.shape, dtype, order: "C", nbytes: bytes.byteLength };
@@ -228,10 +306,15 @@ export async function installArrayCodec(
     if (typeof handle.name !== "string" || !/^sf-[0-9a-f-]+$/.test(handle.name)) {
       throw new Error(`not an array handle: bad name ${JSON.stringify(handle.name)}`);
     }
-    const response = await fetch(`${base}/api/transfer/${handle.name}`, { headers });
-    if (response.status === 404) throw new Error(`array ${handle.name} is gone: read already, or its sender went away`);
-    if (!response.ok) throw new Error(`could not download array ${handle.name}: ${response.status}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    let bytes = socket?.take(handle.name) ?? null;
+    if (bytes) {
+      stats.socketDownloaded += bytes.byteLength;
+    } else {
+      const response = await fetch(`${base}/api/transfer/${handle.name}`, { headers });
+      if (response.status === 404) throw new Error(`array ${handle.name} is gone: read already, or its sender went away`);
+      if (!response.ok) throw new Error(`could not download array ${handle.name}: ${response.status}`);
+      bytes = new Uint8Array(await response.arrayBuffer());
+    }
     stats.downloaded += bytes.byteLength;
     if (bytes.byteLength !== handle.nbytes) {
       throw new Error(`array ${handle.name} is truncated: ${bytes.byteLength} of ${handle.nbytes} bytes`);

@@ -22,6 +22,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from scopeflow._http import HubMixin
 from scopeflow._util import ID
 from scopeflow.hub.openapi import openapi_document
+from scopeflow.transfer.websocket import SocketArrays
 
 CLIENT_ID = re.compile(ID)
 BACKLOG_SOFT = 16 << 20  # bytes queued for a client before the hub starts counting how long it lags
@@ -44,6 +45,7 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     _backlog = 0  # bytes queued for this client and not yet written to its socket
     _behind_since: float | None = None
     _dropped = False
+    arrays: SocketArrays | None = None  # arrays over this socket (the web app's)
 
     def set_default_headers(self) -> None:
         """No JupyterHandler headers on a websocket."""
@@ -86,6 +88,8 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
             if isinstance(existing.peer, RouterSocket):
                 existing.peer.close(4000, "replaced by a new connection")
         self.peer_id = router.add(self.client_id, self)
+        store = self.hub.transfer_store
+        self.arrays = SocketArrays(store, store.segments.prefix(self.peer_id), self.client_id)
         if self.generation is not None:
             self.hub.engine.kernel_connected(self.client_id, self.generation)
 
@@ -96,6 +100,8 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
         if isinstance(message, str):
             self.log.warning("ignored a text frame from %s: imjoy-rpc frames are binary", self.client_id)
             return
+        if self.arrays is not None and self.arrays.receive(message):
+            return  # an array's bytes (transfer.websocket)
         self.hub.router.route(self.peer_id, message)
 
     def on_close(self) -> None:
@@ -107,6 +113,14 @@ class RouterSocket(HubMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
         """Queue a frame for this client. A client that stops reading (a sleeping laptop, a background tab)
         must not make the hub buffer without end: past ``BACKLOG_HARD`` bytes not yet written, or past
         ``BACKLOG_SOFT`` for ``BACKLOG_SECONDS``, it is dropped (it reconnects when it wakes)."""
+        if self._dropped:
+            return
+        if self.arrays is not None:
+            for blob in self.arrays.pushes(data):  # the arrays the frame names, before it
+                self._queue(blob)
+        self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
         if self._dropped:
             return
         try:

@@ -29,6 +29,7 @@ from scopeflow._util import ID_RE, free_memory
 from scopeflow.transfer import segments
 from scopeflow.transfer.codec import INLINE_MAX
 from scopeflow.transfer.store import TransferStore
+from scopeflow.transfer.websocket import WS_ARRAY_MAX
 
 __all__ = ["default_handlers"]
 
@@ -130,6 +131,7 @@ class TransferInfoHandler(TransferMixin, APIHandler):
                 "probe": segs.probe_name if segs.enabled else None,
                 "nonce": segs.probe_nonce if segs.enabled else None,
                 "inline_max": INLINE_MAX,
+                "ws_arrays": WS_ARRAY_MAX,  # arrays up to this size may travel on the client's /ws
                 "held": self.store.held(),
             }
         )

@@ -36,6 +36,35 @@ class TransferStore:
             return (segments.SHM_DIR / name).exists()
         return name in self.memory
 
+    def put(self, name: str, data: bytes) -> None:
+        """Keep ``data`` as blob ``name`` (a new one)."""
+        if self.segments.enabled:
+            segments.write(name, memoryview(data))
+        else:
+            self.memory[name] = (bytearray(data), time.time())
+
+    def take(self, name: str, limit: int | None = None) -> bytes | None:
+        """Blob ``name``'s bytes, consumed; None if the hub does not hold it, or it is over ``limit``."""
+        if not self.segments.enabled:
+            entry = self.memory.get(name)
+            if entry is None or (limit is not None and len(entry[0]) > limit):
+                return None
+            del self.memory[name]
+            return bytes(entry[0])
+        if not self.segments.owns(name):
+            return None
+        try:
+            mapped = segments.attach(name, consume=False)
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            if limit is not None and len(mapped) > limit:
+                return None
+            segments.unlink(name)
+            return mapped[:]
+        finally:
+            mapped.close()
+
     def held(self) -> int:
         """How many arrays the hub holds for readers yet to come."""
         probe = self.segments.probe_name
