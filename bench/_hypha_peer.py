@@ -58,6 +58,24 @@ async def _latency(url: str, service_id: str, count: int) -> dict[str, float]:
     return found
 
 
+async def _array_rate(url: str, service_id: str, megabytes: int) -> float:
+    """MB/s of the best of three round trips of a float32 array through the echo (bytes both ways)."""
+    import numpy as np
+
+    server = await connect_to_server({"server_url": url})
+    echo = (await server.get_service(service_id))["echo"]
+    array = np.random.default_rng(0).random(megabytes * (1 << 20) // 4, dtype=np.float32)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        back = await echo(array)
+        best = min(best, time.perf_counter() - started)
+    if not np.array_equal(np.asarray(back), array):
+        raise RuntimeError("the array came back changed")
+    await server.disconnect()
+    return 2 * array.nbytes / best / 1e6
+
+
 def _caller(url: str, service_id: str, calls: int, out: Any, start: Any) -> None:
     async def run() -> None:
         server = await connect_to_server({"server_url": url})
@@ -107,6 +125,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--per-caller", type=int, default=200)
+    parser.add_argument("--array-mb", type=int, default=0, help="also time an array echo of this size")
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     ready, stop = context.Queue(), context.Event()
@@ -115,6 +134,8 @@ def main() -> None:
     try:
         service_id = ready.get(timeout=60)
         result: dict[str, Any] = {"latency_ms": asyncio.run(_latency(args.url, service_id, args.count))}
+        if args.array_mb:
+            result["array_mb_s"] = asyncio.run(_array_rate(args.url, service_id, args.array_mb))
         result["throughput"] = throughput(args.url, service_id, args.callers, args.per_caller)
         import hypha_rpc
 

@@ -40,6 +40,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
@@ -56,7 +57,7 @@ def _echo(port: int, ready: Any) -> None:
             await ws.send(message)
 
     async def main() -> None:
-        async with ws_serve(echo, "127.0.0.1", port, compression=None):
+        async with ws_serve(echo, "127.0.0.1", port, compression=None, max_size=None):
             ready.set()
             await asyncio.Future()
 
@@ -82,6 +83,37 @@ async def raw_latency(port: int, count: int) -> float:
             await ws.recv()
 
         return await _timed(call, count)
+
+
+async def raw_array_rate(port: int, megabytes: int) -> float:
+    """MB/s of the best of three round trips of ``megabytes`` through the raw echo (bytes both ways)."""
+    data = np.random.default_rng(0).random(megabytes * (1 << 20) // 4, dtype=np.float32).tobytes()
+    async with ws_connect(f"ws://127.0.0.1:{port}", compression=None, max_size=None) as ws:
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            await ws.send(data)
+            await ws.recv()
+            best = min(best, time.perf_counter() - started)
+    return 2 * len(data) / best / 1e6
+
+
+async def hub_array_rate(url: str, token: str, megabytes: int) -> float:
+    """The same through a plugin kernel (``bench-echo.echo_array``), checked."""
+    array = np.random.default_rng(0).random(megabytes * (1 << 20) // 4, dtype=np.float32)
+    server = await connect(url, token=token)
+    try:
+        plugin = await server.get_plugin("bench-echo")
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            back = await plugin.echo_array(array)
+            best = min(best, time.perf_counter() - started)
+        if not np.array_equal(back, array):
+            raise RuntimeError("the array came back changed")
+        return 2 * array.nbytes / best / 1e6
+    finally:
+        await server.disconnect()
 
 
 async def hub_latency(url: str, token: str, count: int) -> dict[str, float]:
@@ -181,7 +213,8 @@ class HyphaPeer:
         peer = Path(__file__).resolve().parent / "_hypha_peer.py"
         done = subprocess.run(
             [self.python, str(peer), "--url", f"ws://127.0.0.1:{self.port}/ws", "--count", str(args.count),
-             "--callers", str(args.callers), "--per-caller", str(args.per_caller)],
+             "--callers", str(args.callers), "--per-caller", str(args.per_caller),
+             "--array-mb", str(args.array_mb)],
             capture_output=True, text=True, timeout=1200,
         )  # fmt: skip
         if done.returncode != 0:
@@ -220,17 +253,22 @@ def repetition(hub: BenchHub, hypha: HyphaPeer | None, args: argparse.Namespace)
     ready.wait(20)
     figures: dict[str, Any] = {"raw": {"latency_ms": asyncio.run(raw_latency(port, args.count))}}
     figures["raw"]["throughput"] = throughput(f"ws://127.0.0.1:{port}", "", args.callers, args.per_caller)
+    if args.array_mb:
+        figures["raw"]["array_mb_s"] = asyncio.run(raw_array_rate(port, args.array_mb))
     echo.terminate()
     ours = asyncio.run(hub_latency(hub.url, hub.token, args.count))
     figures["scopeflow"] = {
         "latency_ms": ours,
         "throughput": throughput(hub.url, hub.token, args.callers, args.per_caller),
     }
+    if args.array_mb:
+        figures["scopeflow"]["array_mb_s"] = asyncio.run(hub_array_rate(hub.url, hub.token, args.array_mb))
     if hypha is not None:
         found = hypha.measure(args)
         figures["hypha"] = {
             "latency_ms": {"sync": found["latency_ms"]["echo"], "async": found["latency_ms"]["echo_async"]},
             "throughput": found["throughput"],
+            "array_mb_s": found.get("array_mb_s"),
             "hypha_rpc": found["hypha_rpc"],
         }
     return figures
@@ -277,6 +315,16 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, An
     print(line)
     print(f"{'  p99 of one call under that load (ms)':<42}{median('scopeflow.' + p99):>11.1f}"
           f"{median('raw.' + p99):>10.1f}{median('hypha.' + p99):>10.1f}")  # fmt: skip
+    if args.array_mb:
+        name = f"{args.array_mb} MB float32 array echo (MB/s)"
+        line = f"{name:<42}{median('scopeflow.array_mb_s'):>11.0f}{median('raw.array_mb_s'):>10.0f}"
+        to_raw = ratio("scopeflow.array_mb_s", "raw.array_mb_s")
+        line += f"{median('hypha.array_mb_s'):>10.0f}   {to_raw:.2f}x raw"
+        if has_hypha:
+            to_hypha = ratio("scopeflow.array_mb_s", "hypha.array_mb_s")
+            line += f", {to_hypha:.1f}x Hypha (keep ahead)"
+            goals[f"{name}: ahead of Hypha"] = to_hypha > 1
+        print(line)
     if has_hypha:
         print(f"Hypha: hypha-rpc {runs[0]['hypha']['hypha_rpc']}, its message rate limits lifted")
     print(f"the op itself, called in the process: {in_process_us(100_000):.2f} us")
@@ -290,6 +338,7 @@ def main() -> None:
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--per-caller", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--array-mb", type=int, default=64, help="the array echo's size (0: none)")
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench-calls.json")
     parser.add_argument("--peers", default="", help="hypha: measure Hypha too (needs --hypha-python)")
     parser.add_argument("--hypha-python", default=None, help="the Python of an environment holding hypha")

@@ -67,11 +67,11 @@ async def best_of(call: Any, clean: np.ndarray, noisy: np.ndarray, name: str, va
     return best
 
 
-async def denoising(server: Any, quick: bool) -> dict[str, dict[str, Any]]:
+async def denoising(server: Any, quick: bool, crop_only: bool = False) -> dict[str, dict[str, Any]]:
     image, _ = data.load_sample("nuclei-2d")
     full = (image - image.min()) / float(image.max() - image.min())
     cases = {"crop256": full[128:384, 128:384]}
-    if not quick:
+    if not (quick or crop_only):
         cases["full512"] = full
     gaussian = await server.get_plugin("gaussian")
     nlm = await server.get_plugin("nl-means")
@@ -166,6 +166,7 @@ async def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--quick", action="store_true", help="the 256x256 crop only, a short noise2void")
     parser.add_argument("--only", choices=["denoising", "segmentation"], help="run one part only")
+    parser.add_argument("--crop-only", action="store_true", help="denoising: the 256x256 crop only")
     parser.add_argument(
         "--real-cache",
         type=Path,
@@ -177,7 +178,7 @@ async def main() -> None:
         try:
             figures: dict[str, Any] = {}
             if args.only != "segmentation":
-                figures["denoising"] = await denoising(server, args.quick)
+                figures["denoising"] = await denoising(server, args.quick, args.crop_only)
             if args.only != "denoising":
                 figures["segmentation"] = await segmentation(server, args.real_cache)
         finally:

@@ -115,6 +115,9 @@ class QuickCalls:
             log.warning("dropped a malformed quick frame from %s", sender)
             return
         if frame[0] == ANSWER:
+            if not self._needs_fetch(frame[3]):
+                self._settle(sender, frame)  # at once: most answers hold no array to download first
+                return
             task = asyncio.ensure_future(self._answered(sender, frame))
         elif frame[0] == CALL and len(frame) == 6:
             task = asyncio.ensure_future(self._serve(sender, me, frame))
@@ -125,18 +128,27 @@ class QuickCalls:
         task.add_done_callback(self._serving.discard)
 
     async def _answered(self, sender: str, frame: list[Any]) -> None:
+        try:
+            await self._fetch_arrays(frame[3])
+        except Exception as exc:
+            frame = [
+                ANSWER,
+                frame[1],
+                False,
+                self.rpc._encode(Exception(f"the answer could not be read: {exc}")),
+            ]
+        self._settle(sender, frame)
+
+    def _settle(self, sender: str, frame: list[Any]) -> None:
         _, call_id, ok, value = frame[:4]
         waiting = self._waiting.get(call_id)
         if waiting is None or waiting[0] != sender or waiting[1].done():
             return
         future = waiting[1]
         try:
-            await self._fetch_arrays(value)
             decoded = self.rpc._decode(value, remote_workspace=sender.split("/", 1)[0])
         except Exception as exc:
             decoded, ok = Exception(f"the answer could not be read: {exc}"), False
-        if future.done():
-            return
         if ok:
             future.set_result(decoded)
         else:
@@ -214,6 +226,10 @@ class QuickCalls:
     def _discard_arrays(self, answer: Any) -> None:
         if self.rpc.transfer is not None:
             self.rpc.transfer.discard(list(find_handles(answer)))
+
+    def _needs_fetch(self, value: Any) -> bool:
+        transfer = self.rpc.transfer
+        return transfer is not None and transfer.mode == "http" and any(True for _ in find_handles(value))
 
     async def _fetch_arrays(self, value: Any) -> None:
         transfer = self.rpc.transfer
