@@ -6,6 +6,7 @@ dies fails the calls waiting over its link at once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -122,7 +123,12 @@ async def test_a_kernel_that_dies_fails_the_calls_waiting_over_its_link_at_once(
         with pytest.raises(Exception, match=r"disconnected before answering \(its direct link closed\)"):
             await asyncio.wait_for(crasher.slow_die(0.3), 60)
         assert time.monotonic() - started < 15
-        crasher = await server.get_plugin("crasher")  # started again, and linked again
+        # the caller heard it first, from its link; once the hub has too, the plugin starts again, linked
+        deadline = time.monotonic() + 30
+        while json.loads(hub.request("/api/plugins/crasher")[1])["status"]["state"] == "ready":
+            assert time.monotonic() < deadline, "the hub never noticed the crash"
+            await asyncio.sleep(0.05)
+        crasher = await server.get_plugin("crasher")
         assert await crasher.ping() == "pong"
         assert server.links.peers
     finally:

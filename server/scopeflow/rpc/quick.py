@@ -30,6 +30,7 @@ from typing import Any
 import msgpack
 from imjoy_rpc.hypha.rpc import index_object
 from imjoy_rpc.hypha.utils import format_traceback
+from websockets.protocol import State
 
 from scopeflow.rpc.frames import USER
 from scopeflow.rpc.lean import LeanRPC, target_of_encoding
@@ -38,6 +39,7 @@ from scopeflow.transfer.codec import find_handles
 log = logging.getLogger("scopeflow.rpc.quick")
 
 CALL, ANSWER = 0, 1
+BUFFERED = 1 << 20  # bytes waiting in a link's socket buffer past which a frame waits for it to drain
 READS_HANDLES = 1  # a flag of a call: the caller reads array handles, so its answer may hold them
 SERVICES, INTERNAL = "services.", "services.built-in."
 
@@ -50,6 +52,17 @@ def _holds_function(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list | tuple):
         return any(_holds_function(v, depth + 1) for v in value)
     return callable(value) and not hasattr(value, "__rpc_object__")
+
+
+async def _send(link: Any, frame: bytes) -> None:
+    """``link.send(frame)``, written at once when the link is open and its buffer nearly empty: websockets'
+    ``send`` coroutine (a context manager, a drain) costs about as much as the rest of a quick call."""
+    protocol, transport = link.protocol, link.transport
+    if protocol.state is State.OPEN and transport.get_write_buffer_size() < BUFFERED:
+        protocol.send_binary(frame)
+        link.send_data()
+        return
+    await link.send(frame)
 
 
 class QuickCalls:
@@ -95,7 +108,7 @@ class QuickCalls:
         self._waiting[call_id] = (target, future)
         try:
             await self._flush_arrays()
-            await link.send(frame)
+            await _send(link, frame)
             return await future
         finally:
             self._waiting.pop(call_id, None)
@@ -199,7 +212,7 @@ class QuickCalls:
             return
         await self._flush_arrays()
         try:
-            await link.send(packed)
+            await _send(link, packed)
         except Exception:
             log.info("could not answer %s: its link closed", sender)
             self._discard_arrays(answer)
