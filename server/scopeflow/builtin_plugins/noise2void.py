@@ -2,10 +2,10 @@
 
 No clean image and no pretrained weights: a small network learns, on the image itself, to predict each pixel
 from its neighbours only (a *blind spot*). Noise that is independent from pixel to pixel cannot be predicted
-from the neighbours, the signal can: the prediction is a denoised image. Training takes about a minute for a
+from the neighbours, the signal can: the prediction is a denoised image. Training takes about 40 s for a
 256x256 image on two CPU cores (less on a GPU); the app shows its progress and a live loss curve.
 
-Options: `iterations` (training steps, default 250: more is slower and a little better), `batch_size`,
+Options: `iterations` (training steps, default 400: more is slower and a little better), `batch_size`,
 `patience` (early stopping), `ensemble` (8 flips/rotations), `fuse_pixel`, `seed` (same seed, same result).
 
 The app gets `api.showProgress(percent)` and, every 25 steps, the loss curve as
@@ -51,12 +51,11 @@ on a grid (chosen with the ground truth, so an upper bound for them); noise2void
 noise2void beats the best classical filter in PSNR (+0.11 dB on the crop, +0.42 dB on the whole image) and
 ties it in SSIM: this image is mostly flat background and smooth nuclei, where a well-tuned blur is already
 close to ideal; the gain is that noise2void needs no tuning against a ground truth that users do not have.
-The figures in the table were taken with 400 iterations. The default is 250, from this timing on two cores
-otherwise nearly idle (load average about 1): the centre 256x256 of the same image, sigma 0.15 noise with
-seed 0, where the Gaussian at its best sigma reached 31.21 dB:
-200 iterations 58 s and 30.99 dB (below the Gaussian); **250 iterations (the default) 67 s and 31.46 dB**;
-400 iterations 108 s and 31.55 dB. With the cores shared by other runs (load average 4-8) the benchmark took
-776 s (crop) and 940 s (whole image) at 400 iterations.
+The figures in the table were taken with 400 iterations, the default. Timing on two cores otherwise idle
+(`bench/speed.py`; the crop above, noise seed 2024, where the best Gaussian reaches 31.35 dB), noise2void
+seeds 0 and 1: 250 iterations 26 s and 31.34 / 31.50 dB (seed 0 a hair below the Gaussian); **400
+iterations 41 s and 31.46 / 31.60 dB**; 550 iterations 57 s and 31.52 / 31.58 dB. With the cores shared by
+other runs it takes several times longer.
 
 **Transfer.** Nothing to transfer: the network is trained anew on every input, so it adapts to each
 microscope and sample; the price is the training time at every call.
@@ -80,7 +79,7 @@ from scopeflow import Image, api, op
 PLUGIN = {
     "id": "noise2void",
     "name": "Noise2Void denoising",
-    "version": "0.1.0",
+    "version": "0.2.0",
     "description": "Self-supervised denoising trained on the input image itself (blind-spot U-Net).",
     "requirements": ["torch", "numpy", "scipy"],
     "tags": ["denoising", "deep learning", "self-supervised"],
@@ -124,7 +123,7 @@ MULTIPLE = 2**DEPTH
 )
 def denoise(
     image: Image["yx"],
-    iterations: int = 250,
+    iterations: int = 400,
     batch_size: int = 16,
     patience: int = 150,
     ensemble: bool = True,
