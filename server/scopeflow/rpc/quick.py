@@ -19,6 +19,7 @@ every call where no link is open take imjoy-rpc's path unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import itertools
 import logging
@@ -63,6 +64,43 @@ async def _send(link: Any, frame: bytes) -> None:
         link.send_data()
         return
     await link.send(frame)
+
+
+class _Rest:
+    """The rest of a coroutine started by hand (:func:`run_eagerly`) that suspended on ``pending``: awaited
+    by a task, it parks the task on the same future and resumes the coroutine when it is done."""
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self.coro, self.pending = coro, pending
+
+    def __await__(self) -> Any:
+        pending = self.pending
+        while True:
+            try:
+                yield pending
+            except BaseException as exc:  # thrown into the task (a cancellation): into the coroutine
+                step = functools.partial(self.coro.throw, exc)
+            else:
+                step = functools.partial(self.coro.send, None)
+            try:
+                pending = step()
+            except StopIteration as done:
+                return done.value
+
+
+async def _rest(coro: Any, pending: Any) -> Any:
+    return await _Rest(coro, pending)
+
+
+def run_eagerly(coro: Any) -> tuple[bool, Any]:
+    """Run ``coro`` until it first waits (as Python 3.12's eager tasks do): ``(True, value)`` if it finished
+    (or raised) without waiting, else ``(False, task)`` with a task finishing it, in the same context."""
+    context = contextvars.copy_context()
+    try:
+        pending = context.run(coro.send, None)
+    except StopIteration as done:
+        return True, done.value
+    return False, asyncio.get_running_loop().create_task(_rest(coro, pending), context=context)
 
 
 class QuickCalls:
@@ -133,7 +171,8 @@ class QuickCalls:
                 return
             task = asyncio.ensure_future(self._answered(sender, frame))
         elif frame[0] == CALL and len(frame) == 6:
-            task = asyncio.ensure_future(self._serve(sender, me, frame))
+            self._serve_now(sender, me, frame)
+            return
         else:
             log.warning("dropped a quick frame of unknown kind from %s", sender)
             return
@@ -168,54 +207,130 @@ class QuickCalls:
             future.set_exception(decoded if isinstance(decoded, BaseException) else Exception(str(decoded)))
 
     # -- the callee's side ----------------------------------------------------------------------------------
-    async def _serve(self, sender: str, me: str, frame: list[Any]) -> None:
+    def _serve_now(self, sender: str, me: str, frame: list[Any]) -> None:
+        """Serve a call without a task of its own when nothing in it waits (a quick sync op, no download
+        first, nothing to upload, the link ready to write); else hand the rest to a task."""
         _, call_id, path, args, kwargs, flags = frame
         if isinstance(flags, int) and flags & READS_HANDLES and self.rpc.transfer is not None:
             self.rpc.array_peers.add(sender)
+        if self._needs_fetch([args, kwargs]):
+            self._later(self._serve(sender, me, call_id, path, args, kwargs))
+            return
         try:
-            if not isinstance(path, str) or not path.startswith(SERVICES) or path.startswith(INTERNAL):
-                raise PermissionError(f"not a service function: {path!r}")
-            method = index_object(self.rpc._object_store, path)
-            if not callable(method):
-                raise TypeError(f"not a function: {path}")
+            result = self._invoke(sender, me, path, args, kwargs)
+        except Exception:
+            self._answer_now(sender, self._failure(call_id))
+            return
+        if asyncio.iscoroutine(result):  # most async ops finish without waiting: no task for those
+            try:
+                finished, result = run_eagerly(result)
+            except Exception:
+                self._answer_now(sender, self._failure(call_id))
+                return
+            if not finished:
+                self._later(self._finish(sender, call_id, result))
+                return
+        if asyncio.isfuture(result) or asyncio.iscoroutine(result):
+            self._later(self._finish(sender, call_id, result))
+        else:
+            self._answer_now(sender, self._success(call_id, result, sender))
+
+    async def _serve(self, sender: str, me: str, call_id: int, path: Any, args: Any, kwargs: Any) -> None:
+        try:
             await self._fetch_arrays([args, kwargs])
-            workspace = sender.split("/", 1)[0]
-            args = self.rpc._decode(args or [], remote_workspace=workspace)
-            kwargs = dict(self.rpc._decode(kwargs or {}, remote_workspace=workspace))
-            annotation = self.rpc._method_annotations.get(method) or {}
-            if annotation.get("require_context"):
-                kwargs["context"] = {
-                    "type": "method", "from": sender, "to": me, "method": path, "user": USER,
-                    **self.rpc.default_context,
-                }  # fmt: skip
-            result = method(*args, **kwargs)
+            result = self._invoke(sender, me, path, args, kwargs)
+        except Exception:
+            await self._answer(sender, self._failure(call_id))
+            return
+        await self._finish(sender, call_id, result)
+
+    async def _finish(self, sender: str, call_id: int, result: Any) -> None:
+        try:
             while asyncio.isfuture(result) or asyncio.iscoroutine(result):
                 result = await result
+        except Exception:
+            await self._answer(sender, self._failure(call_id))
+            return
+        await self._answer(sender, self._success(call_id, result, sender))
+
+    def _invoke(self, sender: str, me: str, path: Any, args: Any, kwargs: Any) -> Any:
+        """Look the method up, decode the arguments and call it; its value or awaitable."""
+        if not isinstance(path, str) or not path.startswith(SERVICES) or path.startswith(INTERNAL):
+            raise PermissionError(f"not a service function: {path!r}")
+        method = index_object(self.rpc._object_store, path)
+        if not callable(method):
+            raise TypeError(f"not a function: {path}")
+        workspace = sender.split("/", 1)[0]
+        args = self.rpc._decode(args or [], remote_workspace=workspace)
+        kwargs = dict(self.rpc._decode(kwargs or {}, remote_workspace=workspace))
+        annotation = self.rpc._method_annotations.get(method) or {}
+        if annotation.get("require_context"):
+            kwargs["context"] = {
+                "type": "method", "from": sender, "to": me, "method": path, "user": USER,
+                **self.rpc.default_context,
+            }  # fmt: skip
+        return method(*args, **kwargs)
+
+    def _success(self, call_id: int, result: Any, caller: str) -> list[Any]:
+        try:
+            return [ANSWER, call_id, True, self._encode_result(result, caller)]
+        except Exception as exc:
             try:
-                answer = [ANSWER, call_id, True, self._encode_result(result, sender)]
-            except Exception as exc:
                 raise RuntimeError(f"the result could not be sent: {exc}") from exc
-        except Exception:  # answered as imjoy-rpc answers a failed call: with the callee's traceback
-            error = Exception(format_traceback(traceback.format_exc()))
-            answer = [ANSWER, call_id, False, self.rpc._encode(error)]
+            except RuntimeError:
+                return self._failure(call_id)
+
+    def _failure(self, call_id: int) -> list[Any]:
+        """The exception being handled, answered as imjoy-rpc answers a failed call: with its traceback."""
+        error = Exception(format_traceback(traceback.format_exc()))
+        return [ANSWER, call_id, False, self.rpc._encode(error)]
+
+    def _pack(self, sender: str, answer: list[Any]) -> tuple[Any, bytes] | None:
+        """The link and the packed answer; None (its arrays dropped) when the caller is gone."""
         try:
             packed = msgpack.packb(answer)
         except Exception as exc:
             self._discard_arrays(answer)
             error = self.rpc._encode(Exception(f"the result could not be sent: {exc}"))
-            answer = [ANSWER, call_id, False, error]
+            answer = [ANSWER, answer[1], False, error]
             packed = msgpack.packb(answer)
         link = self.links.peers.get(sender)
         if link is None:  # the caller went away meanwhile: nobody will read the answer's arrays
             log.info("the caller %s left before its answer", sender)
             self._discard_arrays(answer)
+            return None
+        return link, packed
+
+    def _answer_now(self, sender: str, answer: list[Any]) -> None:
+        transfer = self.rpc.transfer
+        packed = self._pack(sender, answer)
+        if packed is None:
             return
+        link, frame = packed
+        ready = link.protocol.state is State.OPEN and link.transport.get_write_buffer_size() < BUFFERED
+        if ready and not (transfer is not None and transfer.pending):
+            link.protocol.send_binary(frame)
+            link.send_data()
+        else:
+            self._later(self._send_answer(link, frame, answer))
+
+    async def _answer(self, sender: str, answer: list[Any]) -> None:
+        packed = self._pack(sender, answer)
+        if packed is not None:
+            await self._send_answer(*packed, answer)
+
+    async def _send_answer(self, link: Any, frame: bytes, answer: list[Any]) -> None:
         await self._flush_arrays()
         try:
-            await _send(link, packed)
+            await _send(link, frame)
         except Exception:
-            log.info("could not answer %s: its link closed", sender)
+            log.info("could not answer over a link that closed")
             self._discard_arrays(answer)
+
+    def _later(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
 
     def _encode_result(self, result: Any, caller: str) -> Any:
         """``result`` encoded for ``caller``; functions in it stay callable in a session the caller owns."""
