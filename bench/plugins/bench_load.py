@@ -40,3 +40,11 @@ async def status(token: str) -> str:
     """A UI call (to whichever app is connected) before answering."""
     await api.showStatus(token)
     return token
+
+
+@op
+def pid() -> int:
+    """The kernel's process id (the bench pins it to a core)."""
+    import os
+
+    return os.getpid()

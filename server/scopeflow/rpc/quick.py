@@ -132,17 +132,38 @@ class QuickCalls:
                 return method(*args, **kwargs)
             if loop is not self.rpc.loop:
                 return method(*args, **kwargs)
-            return asyncio.ensure_future(self._call(link, where, path, args, kwargs))
+            return self._call_now(link, where, path, args, kwargs)
 
         return functools.update_wrapper(call, method)  # its __rpc_object__ too: passed on, it is a reference
 
-    async def _call(self, link: Any, target: str, path: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+    def _call_now(self, link: Any, target: str, path: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """The call's frame written at once and the future of its answer, when nothing needs waiting for (no
+        upload, the link ready to write); else a task that waits first. An encoding error is a failed
+        future, as imjoy-rpc's own calls fail."""
         call_id = next(self._ids)
+        future = self.rpc.loop.create_future()
+        try:
+            frame = self._frame(call_id, target, path, args, kwargs)
+        except Exception as exc:
+            future.set_exception(exc)
+            return future
+        transfer = self.rpc.transfer
+        ready = link.protocol.state is State.OPEN and link.transport.get_write_buffer_size() < BUFFERED
+        if not ready or (transfer is not None and transfer.pending):
+            return asyncio.ensure_future(self._call(link, target, call_id, frame, future))
+        self._waiting[call_id] = (target, future)
+        future.add_done_callback(lambda _: self._waiting.pop(call_id, None))
+        link.protocol.send_binary(frame)
+        link.send_data()
+        return future
+
+    def _frame(self, call_id: int, target: str, path: str, args: tuple[Any, ...], kwargs: Any) -> bytes:
         flags = READS_HANDLES if self.rpc.transfer is not None else 0
         with target_of_encoding(target):
             encoded = [self.rpc._encode(list(args)), self.rpc._encode(kwargs)]
-        frame = msgpack.packb([CALL, call_id, path, *encoded, flags])
-        future = self.rpc.loop.create_future()
+        return bytes(msgpack.packb([CALL, call_id, path, *encoded, flags]))
+
+    async def _call(self, link: Any, target: str, call_id: int, frame: bytes, future: Any) -> Any:
         self._waiting[call_id] = (target, future)
         try:
             await self._flush_arrays()
