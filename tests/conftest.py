@@ -110,14 +110,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def start_hub(
-    tmp: Path, *extra: str, token: str = "test-token-123", host: str = "127.0.0.1", port: int | None = None
+    tmp: Path,
+    *extra: str,
+    token: str = "test-token-123",
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> HubProcess:
+    """A hub on a free loopback port (``env``: extra environment for its process)."""
     if _running_kind == ["unit"]:
         pytest.fail("this test starts a hub: mark it @pytest.mark.hub (or browser)", pytrace=False)
     port = port or free_port()
     data_dir = tmp / "data"
     log_path = tmp / "hub.log"
-    env = {**os.environ, "SCOPEFLOW_TOKEN": token, "JUPYTER_PLATFORM_DIRS": "1"}
+    env = {**os.environ, **(env or {}), "SCOPEFLOW_TOKEN": token, "JUPYTER_PLATFORM_DIRS": "1"}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [

@@ -22,16 +22,8 @@ pytestmark = pytest.mark.hub
 
 @pytest.fixture(scope="module", params=["shm", "memory"])
 def any_hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    saved = os.environ.get("SCOPEFLOW_SHM")
-    if request.param == "memory":
-        os.environ["SCOPEFLOW_SHM"] = "0"
-    try:
-        running = start_hub(tmp_path_factory.mktemp(f"{request.param}-hub"))
-    finally:
-        if saved is None:
-            os.environ.pop("SCOPEFLOW_SHM", None)
-        else:
-            os.environ["SCOPEFLOW_SHM"] = saved
+    env = {"SCOPEFLOW_SHM": "0"} if request.param == "memory" else {}
+    running = start_hub(tmp_path_factory.mktemp(f"{request.param}-hub"), env=env)
     yield running
     stop_hub(running)
 

@@ -48,16 +48,7 @@ def wait_until(check, timeout: float = 30) -> bool:  # type: ignore[no-untyped-d
 
 def _hub(tmp: Path, env: dict[str, str] | None = None) -> HubProcess:
     tmp.mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
-    try:
-        return start_hub(tmp, "--plugins-dir", str(PLUGINS))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return start_hub(tmp, "--plugins-dir", str(PLUGINS), env=env)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,15 +49,7 @@ def wf_hub(tmp_path_factory: pytest.TempPathFactory, gallery: Path) -> Iterator[
     (config / "jupyter_server_config.json").write_text(
         json.dumps({"Hub": {"builtin_plugins_dir": str(gallery)}})
     )
-    saved = os.environ.get("JUPYTER_CONFIG_DIR")
-    os.environ["JUPYTER_CONFIG_DIR"] = str(config)
-    try:
-        running = start_hub(tmp, "--plugins-dir", str(PLUGINS))
-    finally:
-        if saved is None:
-            os.environ.pop("JUPYTER_CONFIG_DIR", None)
-        else:
-            os.environ["JUPYTER_CONFIG_DIR"] = saved
+    running = start_hub(tmp, "--plugins-dir", str(PLUGINS), env={"JUPYTER_CONFIG_DIR": str(config)})
     yield running
     stop_hub(running)
 

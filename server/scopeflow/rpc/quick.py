@@ -58,12 +58,16 @@ def _holds_function(value: Any, depth: int = 0) -> bool:
 async def _send(link: Any, frame: bytes) -> None:
     """``link.send(frame)``, written at once when the link is open and its buffer nearly empty: websockets'
     ``send`` coroutine (a context manager, a drain) costs about as much as the rest of a quick call."""
-    protocol, transport = link.protocol, link.transport
-    if protocol.state is State.OPEN and transport.get_write_buffer_size() < BUFFERED:
-        protocol.send_binary(frame)
+    if _writable(link):
+        link.protocol.send_binary(frame)
         link.send_data()
         return
     await link.send(frame)
+
+
+def _writable(link: Any) -> bool:
+    """The link is open and its socket buffer nearly empty: a frame may be written at once."""
+    return bool(link.protocol.state is State.OPEN and link.transport.get_write_buffer_size() < BUFFERED)
 
 
 class _Rest:
@@ -148,8 +152,7 @@ class QuickCalls:
             future.set_exception(exc)
             return future
         transfer = self.rpc.transfer
-        ready = link.protocol.state is State.OPEN and link.transport.get_write_buffer_size() < BUFFERED
-        if not ready or (transfer is not None and transfer.pending):
+        if not _writable(link) or (transfer is not None and transfer.pending):
             return asyncio.ensure_future(self._call(link, target, call_id, frame, future))
         self._waiting[call_id] = (target, future)
         future.add_done_callback(lambda _: self._waiting.pop(call_id, None))
@@ -295,11 +298,9 @@ class QuickCalls:
     def _success(self, call_id: int, result: Any, caller: str) -> list[Any]:
         try:
             return [ANSWER, call_id, True, self._encode_result(result, caller)]
-        except Exception as exc:
-            try:
-                raise RuntimeError(f"the result could not be sent: {exc}") from exc
-            except RuntimeError:
-                return self._failure(call_id)
+        except Exception as exc:  # as the imjoy-rpc path says it (lean._or_reject)
+            error = Exception(f"the result could not be sent: {exc}")
+            return [ANSWER, call_id, False, self.rpc._encode(error)]
 
     def _failure(self, call_id: int) -> list[Any]:
         """The exception being handled, answered as imjoy-rpc answers a failed call: with its traceback."""
@@ -328,8 +329,7 @@ class QuickCalls:
         if packed is None:
             return
         link, frame = packed
-        ready = link.protocol.state is State.OPEN and link.transport.get_write_buffer_size() < BUFFERED
-        if ready and not (transfer is not None and transfer.pending):
+        if _writable(link) and not (transfer is not None and transfer.pending):
             link.protocol.send_binary(frame)
             link.send_data()
         else:
